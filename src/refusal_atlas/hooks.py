@@ -1,0 +1,339 @@
+"""All model surgery: capture, add and ablate, as reversible context managers.
+
+Conventions
+-----------
+* ``resid_pre`` of layer ``L`` is the input of ``model.layers[L]`` (Hugging Face's
+  ``hidden_states[L]``). ``L == n_layers`` is the final residual stream, read at the
+  input of the final norm.
+* Every manager registers PyTorch hooks on entry and removes them on exit, even when
+  the body raises; nothing else about the model changes.
+* Vectors may be shared (``[d]``) or per row (``[B, d]``). Per-row state is kept in a
+  :class:`RowVectors` so that a generation loop that drops finished rows can call
+  :func:`select_rows` and every active intervention follows the batch.
+* Interventions apply at every position they see: the whole prompt on the prefill pass,
+  then each new token when a KV cache is used (earlier positions are already in the cache,
+  computed under the same intervention). Padding positions are modified too, which is
+  harmless: padded keys are masked out of attention.
+"""
+
+from __future__ import annotations
+
+import weakref
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .errors import UserError
+
+# ---------------------------------------------------------------------------
+# Locating modules
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The list of decoder blocks of a causal LM, whatever its wrapper."""
+    for path in ("model.layers", "model.model.layers", "transformer.h", "gpt_neox.layers",
+                 "model.decoder.layers", "layers"):
+        module: Any = model
+        for attr in path.split("."):
+            module = getattr(module, attr, None)
+            if module is None:
+                break
+        if isinstance(module, nn.ModuleList):
+            return module
+    raise UserError(f"cannot find the decoder layers of {type(model).__name__}")
+
+
+def final_norm(model: nn.Module) -> nn.Module:
+    for path in ("model.norm", "model.model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm",
+                 "model.decoder.final_layer_norm", "norm"):
+        module: Any = model
+        for attr in path.split("."):
+            module = getattr(module, attr, None)
+            if module is None:
+                break
+        if isinstance(module, nn.Module):
+            return module
+    raise UserError(f"cannot find the final norm of {type(model).__name__}")
+
+
+def n_layers(model: nn.Module) -> int:
+    return len(decoder_layers(model))
+
+
+def resid_pre_module(model: nn.Module, layer: int) -> nn.Module:
+    """The module whose *input* is ``resid_pre`` of ``layer`` (0..n_layers)."""
+    layers = decoder_layers(model)
+    if not 0 <= layer <= len(layers):
+        raise UserError(f"layer {layer} is out of range: this model has layers 0..{len(layers) - 1} "
+                        f"(and {len(layers)} for the final residual stream)")
+    return layers[layer] if layer < len(layers) else final_norm(model)
+
+
+def sublayer_output_modules(block: nn.Module) -> list[nn.Module]:
+    """Modules whose outputs are what a block adds to the residual stream.
+
+    Gemma-2/3 and OLMo-2 normalise each sub-layer's output before the residual add
+    (``post_attention_layernorm`` / ``post_feedforward_layernorm``), so their outputs are
+    the contributions. Elsewhere (Llama, Qwen2, Mistral: where ``post_attention_layernorm``
+    is the *pre*-MLP norm) the attention and MLP outputs are.
+    """
+    if hasattr(block, "post_feedforward_layernorm") and hasattr(block, "post_attention_layernorm"):
+        return [block.post_attention_layernorm, block.post_feedforward_layernorm]
+    attn = next((getattr(block, n) for n in ("self_attn", "attn", "attention") if hasattr(block, n)),
+                None)
+    mlp = next((getattr(block, n) for n in ("mlp", "feed_forward") if hasattr(block, n)), None)
+    if attn is None or mlp is None:
+        raise UserError(f"cannot find attention and MLP sub-layers in {type(block).__name__}")
+    return [attn, mlp]
+
+
+# ---------------------------------------------------------------------------
+# Per-row state that follows the batch
+
+
+class RowVectors:
+    """A ``[B, d]`` tensor of per-row vectors (or a shared ``[d]`` one)."""
+
+    def __init__(self, vectors: torch.Tensor):
+        if vectors.dim() not in (1, 2):
+            raise ValueError(f"expected [d] or [B, d] vectors, got shape {tuple(vectors.shape)}")
+        self.vectors = vectors.detach()
+        self._cast: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+    @property
+    def per_row(self) -> bool:
+        return self.vectors.dim() == 2
+
+    def select(self, index: torch.Tensor) -> None:
+        if self.per_row:
+            self.vectors = self.vectors.index_select(0, index.to(self.vectors.device))
+            self._cast.clear()
+
+    def like(self, hidden: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The vectors shaped to broadcast against ``hidden`` [B, T, d]."""
+        dtype = dtype or hidden.dtype
+        key = (dtype, hidden.device)
+        vec = self._cast.get(key)
+        if vec is None:
+            vec = self.vectors.to(device=hidden.device, dtype=dtype)
+            self._cast[key] = vec
+        if self.per_row:
+            if vec.shape[0] != hidden.shape[0]:
+                raise RuntimeError(
+                    f"per-row intervention has {vec.shape[0]} rows but the batch has "
+                    f"{hidden.shape[0]}; call hooks.select_rows when dropping rows")
+            return vec[:, None, :]
+        return vec
+
+
+_ROW_STATE: "weakref.WeakKeyDictionary[nn.Module, list[RowVectors]]" = weakref.WeakKeyDictionary()
+
+
+def select_rows(model: nn.Module, index: torch.Tensor) -> None:
+    """Keep only rows ``index`` in every active per-row intervention on ``model``."""
+    for state in _ROW_STATE.get(model, []):
+        state.select(index)
+
+
+@contextmanager
+def preserve_rows(model: nn.Module) -> Iterator[None]:
+    """Restore every per-row intervention's full batch after a loop that drops rows."""
+    saved = [(state, state.vectors) for state in _ROW_STATE.get(model, [])]
+    try:
+        yield
+    finally:
+        for state, vectors in saved:
+            state.vectors = vectors
+            state._cast.clear()
+
+
+@contextmanager
+def _tracked(model: nn.Module, states: Sequence[RowVectors]) -> Iterator[None]:
+    registry = _ROW_STATE.setdefault(model, [])
+    registry.extend(states)
+    try:
+        yield
+    finally:
+        for state in states:
+            registry.remove(state)
+
+
+# ---------------------------------------------------------------------------
+# Hook plumbing
+
+
+def _hidden_from_inputs(args: tuple, kwargs: dict) -> torch.Tensor:
+    if args:
+        return args[0]
+    return kwargs["hidden_states"]
+
+
+def _replace_inputs(args: tuple, kwargs: dict, hidden: torch.Tensor) -> tuple[tuple, dict]:
+    if args:
+        return (hidden, *args[1:]), kwargs
+    kwargs = dict(kwargs)
+    kwargs["hidden_states"] = hidden
+    return args, kwargs
+
+
+def _map_output(output: Any, fn) -> Any:
+    if isinstance(output, torch.Tensor):
+        return fn(output)
+    if isinstance(output, tuple):
+        return (fn(output[0]), *output[1:])
+    raise TypeError(f"unexpected sub-layer output type {type(output).__name__}")
+
+
+@contextmanager
+def _hooks(handles: list) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _as_rows(vectors: torch.Tensor | RowVectors) -> RowVectors:
+    return vectors if isinstance(vectors, RowVectors) else RowVectors(torch.as_tensor(vectors))
+
+
+# ---------------------------------------------------------------------------
+# Capture
+
+
+class StopForward(Exception):
+    """Raised by a capture hook once every requested layer is read; caught by the caller."""
+
+
+class Capture:
+    """Activations read by :func:`capture_resid_pre`, keyed by layer."""
+
+    def __init__(self) -> None:
+        self.acts: dict[int, torch.Tensor] = {}
+
+
+@contextmanager
+def capture_resid_pre(model: nn.Module, layers: Sequence[int],
+                      positions: Sequence[int] | None = None, *,
+                      stop: bool = False) -> Iterator[Capture]:
+    """Record ``resid_pre`` of ``layers`` (at negative ``positions``, or all if None).
+
+    With ``stop=True`` the hook of the deepest requested layer raises :class:`StopForward`
+    after reading it, so no later layer (nor the LM head) runs; use :func:`run_capture`.
+    """
+    layers = sorted(set(int(layer) for layer in layers))
+    if not layers:
+        raise UserError("no layers to capture")
+    capture = Capture()
+    pos_index = None if positions is None else [int(p) for p in positions]
+    handles = []
+    for layer in layers:
+        module = resid_pre_module(model, layer)
+
+        def hook(_module, args, kwargs, layer=layer):
+            hidden = _hidden_from_inputs(args, kwargs)
+            picked = hidden if pos_index is None else hidden[:, pos_index, :]
+            capture.acts[layer] = picked.detach()
+            if stop and layer == layers[-1]:
+                raise StopForward
+            return None
+
+        handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+    with _hooks(handles):
+        yield capture
+
+
+@torch.no_grad()
+def run_capture(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                layers: Sequence[int], positions: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
+    """One forward pass that stops after the deepest requested layer; returns ``{layer: acts}``."""
+    from .chat import position_ids_from_mask
+
+    with capture_resid_pre(model, layers, positions, stop=True) as capture:
+        try:
+            model(input_ids=input_ids, attention_mask=attention_mask,
+                  position_ids=position_ids_from_mask(attention_mask), use_cache=False)
+        except StopForward:
+            pass
+    missing = set(int(layer) for layer in layers) - set(capture.acts)
+    if missing:
+        raise RuntimeError(f"capture hooks did not fire for layers {sorted(missing)}")
+    return capture.acts
+
+
+# ---------------------------------------------------------------------------
+# Interventions
+
+
+@contextmanager
+def add_to_resid_pre(model: nn.Module, layer: int, vectors: torch.Tensor | RowVectors,
+                     alpha: float | torch.Tensor = 1.0) -> Iterator[RowVectors]:
+    """x <- x + alpha * v at ``resid_pre`` of ``layer``, every position.
+
+    ``vectors`` is ``[d]`` or ``[B, d]``; ``alpha`` a float or ``[B]``. ``alpha = 0`` adds
+    exact zeros, so the output is bit-identical to running without the hook.
+    """
+    vec = vectors.vectors if isinstance(vectors, RowVectors) else torch.as_tensor(vectors)
+    alpha_t = torch.as_tensor(alpha, dtype=torch.float32)
+    if alpha_t.dim() == 1:
+        vec = alpha_t[:, None] * (vec.float() if vec.dim() == 2 else vec.float()[None, :])
+    else:
+        vec = alpha_t * vec.float()
+    rows = RowVectors(vec)
+    module = resid_pre_module(model, layer)
+
+    def hook(_module, args, kwargs):
+        hidden = _hidden_from_inputs(args, kwargs)
+        return _replace_inputs(args, kwargs, hidden + rows.like(hidden))
+
+    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+    with _hooks([handle]), _tracked(model, [rows]):
+        yield rows
+
+
+def _project_out(hidden: torch.Tensor, directions: RowVectors) -> torch.Tensor:
+    # In float32: a bf16 dot product over thousands of dimensions loses the component
+    # we are trying to remove.
+    d = directions.like(hidden, torch.float32)
+    x = hidden.float()
+    return (x - (x * d).sum(-1, keepdim=True) * d).to(hidden.dtype)
+
+
+@contextmanager
+def ablate_direction(model: nn.Module, directions: torch.Tensor | RowVectors,
+                     layers: Sequence[int] | None = None) -> Iterator[RowVectors]:
+    """x <- x - (x . d) d at every block input and every attention / MLP contribution.
+
+    ``directions`` are unit vectors, ``[d]`` or ``[B, d]``; a zero row leaves its row
+    untouched exactly. ``layers`` restricts the blocks (default: all).
+    """
+    raw = directions.vectors if isinstance(directions, RowVectors) else torch.as_tensor(directions)
+    norms = raw.float().norm(dim=-1)
+    if ((norms > 0) & ((norms - 1).abs() > 1e-3)).any():
+        raise ValueError("ablation directions must be unit vectors (or zero rows for no ablation)")
+    rows = RowVectors(raw.float())
+    blocks = decoder_layers(model)
+    chosen = range(len(blocks)) if layers is None else layers
+    handles = []
+
+    def pre_hook(_module, args, kwargs):
+        hidden = _hidden_from_inputs(args, kwargs)
+        return _replace_inputs(args, kwargs, _project_out(hidden, rows))
+
+    def out_hook(_module, _args, output):
+        return _map_output(output, lambda h: _project_out(h, rows))
+
+    for index in chosen:
+        block = resid_pre_module(model, index)
+        handles.append(block.register_forward_pre_hook(pre_hook, with_kwargs=True))
+        for sub in sublayer_output_modules(block):
+            handles.append(sub.register_forward_hook(out_hook))
+    with _hooks(handles), _tracked(model, [rows]):
+        yield rows
+
+
+def active_hook_count(model: nn.Module) -> int:
+    """Number of forward (pre-)hooks registered anywhere in ``model``; for leak checks."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
