@@ -38,6 +38,9 @@ class DataSection(_Section):
     """demo | paper | paper-raw | coconot-contrast | a file or folder of prompts."""
     data_dir: str | None = None
     splits: list[str] | None = None
+    limit: int | None = Field(None, ge=1)
+    """At most this many prompts per split and per benign pool (the first ones in source
+    order): for quick runs and tests."""
 
 
 class LabelsSection(_Section):
@@ -86,6 +89,8 @@ class SteeringSection(_Section):
     auto_reference_gap: float = 119.2
     auto_alphas: list[float] = Field(default_factory=lambda: [0.0, 10.0, 30.0, 60.0, 100.0])
     directions: list[str] | None = None
+    layers: list[int] | None = None
+    """resid_pre layers to steer at; None: each direction's own layer."""
     ablation: bool = True
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(32, ge=1)

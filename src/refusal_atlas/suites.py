@@ -393,7 +393,17 @@ def read_suite_snapshot(out_dir: Path) -> PromptSuite:
                        benign_for=dict(meta["benign_for"]))
 
 
+def limit_suite(suite: PromptSuite, limit: int) -> PromptSuite:
+    """The first ``limit`` prompts of every split and benign pool."""
+    return PromptSuite(name=suite.name,
+                       splits={k: v[:limit] for k, v in suite.splits.items()},
+                       benign={k: v[:limit] for k, v in suite.benign.items()},
+                       benign_for=dict(suite.benign_for))
+
+
 def run_prompts_stage(ctx, out_dir: Path, resuming: bool) -> dict:
     cfg = ctx.config.data
     suite = load_suite(cfg.suite, data_dir=cfg.data_dir, splits=cfg.splits)
+    if cfg.limit is not None:
+        suite = limit_suite(suite, cfg.limit)
     return write_suite_snapshot(suite, out_dir)

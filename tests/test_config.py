@@ -1,0 +1,54 @@
+import pytest
+
+from refusal_atlas.config import list_presets, load_config, parse_override
+from refusal_atlas.errors import UserError
+
+
+def test_presets_load_and_validate():
+    assert {"demo", "paper"} <= set(list_presets())
+    demo = load_config()
+    assert demo.preset == "demo" and demo.model.name == "qwen2.5-coder-0.5b-instruct"
+    paper = load_config(preset="paper")
+    assert paper.model.name == "google/gemma-2-9b-it" and paper.activations.layer == 20
+    assert paper.steering.alphas == [0, 10, 30, 60, 100]
+
+
+def test_file_then_overrides_then_set_values(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("model:\n  name: my/model\npools:\n  n_hr: 16\n")
+    cfg = load_config(path, overrides={"pools": {"n_bc": 8}},
+                      set_values=["pools.n_hr=12", "steering.alphas=[0, 2.5]"])
+    assert cfg.model.name == "my/model"
+    assert (cfg.pools.n_hr, cfg.pools.n_bc) == (12, 8)
+    assert cfg.steering.alphas == [0, 2.5]
+    assert cfg.geometry.n_resamples == 100  # untouched defaults stay
+
+
+def test_toml_config(tmp_path):
+    path = tmp_path / "cfg.toml"
+    path.write_text('preset = "paper"\n[activations]\nlayer = 7\n')
+    cfg = load_config(path)
+    assert cfg.preset == "paper" and cfg.activations.layer == 7
+
+
+@pytest.mark.parametrize("text, message", [
+    ("pools:\n  n_hr: many\n", "pools.n_hr"),
+    ("pools:\n  nhr: 3\n", "pools.nhr: unknown key"),
+    ("colour: red\n", "colour: unknown key"),
+    ("activations:\n  position: 2\n", "activations.position"),
+    ("- just\n- a list\n", "mapping"),
+    ("pools: [\n", "cannot parse"),
+])
+def test_bad_configs_name_the_key(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_config(path)
+
+
+def test_parse_override():
+    assert parse_override("a.b=3") == (["a", "b"], 3)
+    assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
+    assert parse_override("a=hello world") == (["a"], "hello world")
+    with pytest.raises(UserError):
+        parse_override("novalue")
