@@ -30,6 +30,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600 files; artifacts are meant to be shared like any output
+        os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
