@@ -389,3 +389,12 @@ def test_paper_table1_clusters_and_silhouettes():
         for method in ("average", "complete"):
             for k, value in res.clustering.linkages[method].silhouette.items():
                 assert value == pytest.approx(paper[method][k], abs=6e-4), (method, k)
+
+
+def test_three_nearly_collinear_directions_get_finite_mds():
+    from refusal_atlas.geometry import analyze_geometry
+
+    dirs = {"A": np.array([1.0, 0, 0]), "B": np.array([0.9, 0.1, 0]), "C": np.array([0.88, 0.12, 0])}
+    result = analyze_geometry(dirs, n_resamples=5)
+    coords = np.asarray(result.mds)
+    assert coords.shape == (3, 2) and np.all(np.isfinite(coords))

@@ -121,6 +121,33 @@ class SAESection(_Section):
     steer_alphas: list[float] | Literal["auto"] = "auto"
     steer_sets: list[str] = Field(default_factory=lambda: ["core", "split_topk"])
     seed: int = 0
+    # --- added with the SAE stages (docs/sae.md)
+    architecture: Literal["topk", "jumprelu"] = "topk"
+    """Architecture of an SAE trained here."""
+    corpus_oversample: int = Field(8, ge=0)
+    """Training corpus: repeat each prompt's analysis-position row this many times."""
+    corpus_holdout: float = Field(0.1, ge=0, lt=1)
+    """Share of prompts held out of training, for honest variance-explained numbers."""
+    corpus_responses: bool = True
+    """Teacher-force the labels stage's responses after their prompts (response rows)."""
+    core_k: int | None = Field(None, ge=1)
+    """The K whose core / tail are 'the' core and tail (steering, summary); None: max(top_k)."""
+    examples_k: int = Field(10, ge=1)
+    """Latents in a split's top-examples_k (and every core latent) get top-activating prompts."""
+    examples_n: int = Field(5, ge=1)
+    steer_auto_alphas: list[float] = Field(default_factory=lambda: [0.0, 10.0, 30.0, 60.0])
+    """'auto' steer_alphas: these (METHOD's SAE alphas) x the directions' auto scale."""
+    steer_normalize: bool | None = None
+    """Steer along the unit-normalised latent sum (alpha in residual-stream units, as for
+    directions). None: yes when steer_alphas is 'auto', no (METHOD's raw sum) otherwise."""
+    steer_topk: int = Field(10, ge=1)
+    """split_topk / tail sets use each split's top-steer_topk latents."""
+    steer_splits: list[str] | None = None
+    """Splits whose latent sets are steered; None: steer_max_splits chosen across clusters."""
+    steer_max_splits: int | None = Field(3, ge=1)
+    """With steer_splits None: this many splits spanning the geometry's two clusters (None: all)."""
+    steer_latents: list[int] = Field(default_factory=list)
+    """A user latent list, steered as 'sae_user'."""
 
 
 class StyleSection(_Section):

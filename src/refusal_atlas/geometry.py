@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -377,6 +378,18 @@ def _mds_estimator(n_components: int, seed: int):
     return MDS(**kw)
 
 
+def _classical_mds(dist: np.ndarray, n_components: int) -> np.ndarray:
+    n = dist.shape[0]
+    centre = np.eye(n) - np.full((n, n), 1.0 / n)
+    gram = -0.5 * centre @ (dist ** 2) @ centre
+    values, vectors = np.linalg.eigh(gram)
+    order = np.argsort(values)[::-1][:n_components]
+    coords = vectors[:, order] * np.sqrt(np.clip(values[order], 0.0, None))
+    if coords.shape[1] < n_components:
+        coords = np.pad(coords, ((0, 0), (0, n_components - coords.shape[1])))
+    return coords
+
+
 def _canonical_orientation(coords: np.ndarray) -> np.ndarray:
     """Centre, rotate to principal axes and fix signs, so runs are comparable."""
     coords = coords - coords.mean(axis=0, keepdims=True)
@@ -405,8 +418,19 @@ def mds_coordinates(dist: Any, *, n_components: int = 2, seed: int = 0
         coords = np.zeros((2, n_components))
         coords[:, 0] = [-dist[0, 1] / 2.0, dist[0, 1] / 2.0]
     else:
-        coords = _mds_estimator(n_components, seed).fit_transform(dist)
-        coords = _canonical_orientation(np.asarray(coords, dtype=np.float64))
+        try:
+            with warnings.catch_warnings():  # the NaN case is handled just below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                coords = np.asarray(_mds_estimator(n_components, seed).fit_transform(dist),
+                                    dtype=np.float64)
+            if not np.all(np.isfinite(coords)):
+                raise ValueError("non-finite MDS coordinates")
+        except ValueError:
+            # sklearn's classical-MDS start takes square roots of negative eigenvalues for
+            # tiny or degenerate configurations (e.g. 3 directions); Torgerson's solution
+            # with eigenvalues clipped at zero is the exact answer there.
+            coords = _classical_mds(dist, n_components)
+        coords = _canonical_orientation(coords)
     emb = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=-1)
     iu = np.triu_indices(n, 1)
     denom = float(np.sum(dist[iu] ** 2))

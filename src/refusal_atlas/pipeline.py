@@ -91,6 +91,12 @@ class RunContext:
         return self.run.dir(name)
 
 
+def settings_of(section) -> dict:
+    """A config section as fingerprint input: only values that differ from the defaults,
+    so adding a new setting to refusal-atlas does not invalidate existing run folders."""
+    return section.model_dump(mode="json", exclude_defaults=True)
+
+
 def _model_settings(cfg: RunConfig) -> dict:
     m = cfg.model
     return {"name": m.name, "dtype": m.dtype, "chat_template": m.chat_template,
@@ -101,18 +107,18 @@ def _registry() -> dict[str, Stage]:
     from . import activations, directions, geometry, labels, suites
 
     stages = [
-        Stage("prompts", (), lambda c: c.data.model_dump(), suites.run_prompts_stage,
+        Stage("prompts", (), lambda c: settings_of(c.data), suites.run_prompts_stage,
               "load the prompt suite and snapshot it", needs_model=False),
         Stage("labels", ("prompts",),
               lambda c: {"model": _model_settings(c), "judge": c.labels.judge,
                          "judge_options": c.labels.judge_options,
                          "max_new_tokens": c.labels.max_new_tokens},
               labels.run_labels_stage, "generate base responses and judge them (HR/HC/BR/BC)"),
-        Stage("pools", ("labels",), lambda c: c.pools.model_dump(), labels.run_pools_stage,
+        Stage("pools", ("labels",), lambda c: settings_of(c.pools), labels.run_pools_stage,
               "draw training pools and the controlled test set", needs_model=False),
         Stage("layer_scan", ("pools",),
               lambda c: {"model": _model_settings(c), "layer": c.activations.layer,
-                         "position": c.activations.position, **c.layer_scan.model_dump()},
+                         "position": c.activations.position, **settings_of(c.layer_scan)},
               directions.run_layer_scan_stage, "HR/BC separation per layer; choose the layer"),
         Stage("activations", ("layer_scan",),
               lambda c: {"model": _model_settings(c), "position": c.activations.position},
@@ -121,7 +127,7 @@ def _registry() -> dict[str, Stage]:
         Stage("directions", ("activations", "pools"), lambda c: {},
               directions.run_directions_stage, "difference-in-means direction per split",
               needs_model=False),
-        Stage("geometry", ("directions", "activations"), lambda c: c.geometry.model_dump(),
+        Stage("geometry", ("directions", "activations"), lambda c: settings_of(c.geometry),
               geometry.run_geometry_stage, "cosines, clustering, bootstrap, MDS, figures",
               needs_model=False),
     ]

@@ -136,11 +136,11 @@ def plot_style_breakdown(summary: dict, path: Path) -> Path:
 
 
 def _register() -> None:
-    from .pipeline import Stage, register_stages
+    from .pipeline import Stage, register_stages, settings_of
 
     def factory():
         return [Stage("style", SOURCES,
-                      lambda c: c.style.model_dump(), run_style_stage,
+                      lambda c: settings_of(c.style), run_style_stage,
                       "classify the style of every steered refusal",
                       enabled=lambda c: c.style.enabled, needs_model=False)]
 
