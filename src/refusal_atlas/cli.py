@@ -121,6 +121,40 @@ def _stage_command(name: str, targets: list[str], help_text: str) -> None:
     app.command(name)(command)
 
 
+RUN_TARGETS = ["geometry", "steering", "ablation", "sae_analysis", "sae_steering", "style",
+               "report"]
+
+
+@app.command("run")
+def run_command(
+    config: ConfigOpt = None, preset: PresetOpt = None, model: ModelOpt = None,
+    data: DataOpt = None, data_dir: DataDirOpt = None, splits: SplitsOpt = None,
+    out: OutOpt = None, layer: LayerOpt = None, position: PositionOpt = None,
+    judge: JudgeOpt = None, dtype: DtypeOpt = None, device: DeviceOpt = None,
+    chat_template: ChatTemplateOpt = None, set_values: SetOpt = None,
+    force: ForceOpt = None, dry_run: DryRunOpt = False,
+) -> None:
+    """The whole study in one run folder: labels, pools, directions, geometry, steering and
+    ablation sweeps, SAE analysis and steering, refusal style, and report.html.
+
+    With no options: the default model on the built-in demo prompts. Re-run the same
+    command after an interruption to continue where it stopped.
+    """
+    from .pipeline import stages
+    from .progress import console
+
+    cfg = _build_config(config, preset, model, data, data_dir, splits, layer, position, judge,
+                        dtype, device, chat_template, set_values)
+    if judge is not None:  # one judge for the whole study
+        cfg.steering.judge = judge
+    registered = stages()
+    targets = [t for t in RUN_TARGETS if t in registered]
+    run_dir = _execute(targets, cfg, out, force, dry_run)
+    report = run_dir / "report.html"
+    if not dry_run and report.exists():
+        console.print(f"[bold]report:[/bold] {report.resolve()}")
+
+
 _stage_command("label", ["labels"],
                "Generate the base model's responses for every prompt and judge them (HR/HC/BR/BC).")
 _stage_command("pools", ["pools"],

@@ -31,31 +31,35 @@ from .errors import UserError
 # Locating modules
 
 
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The list of decoder blocks of a causal LM, whatever its wrapper."""
-    for path in ("model.layers", "model.model.layers", "transformer.h", "gpt_neox.layers",
-                 "model.decoder.layers", "layers"):
+def _find(model: nn.Module, paths: Sequence[str], kind: type) -> nn.Module | None:
+    """The first attribute path that resolves to a module of type ``kind``."""
+    for path in paths:
         module: Any = model
         for attr in path.split("."):
             module = getattr(module, attr, None)
             if module is None:
                 break
-        if isinstance(module, nn.ModuleList):
+        if isinstance(module, kind):
             return module
-    raise UserError(f"cannot find the decoder layers of {type(model).__name__}")
+    return None
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The list of decoder blocks of a causal LM, whatever its wrapper."""
+    found = _find(model, ("model.layers", "model.model.layers", "transformer.h",
+                          "gpt_neox.layers", "model.decoder.layers", "layers"), nn.ModuleList)
+    if found is None:
+        raise UserError(f"cannot find the decoder layers of {type(model).__name__}")
+    return found
 
 
 def final_norm(model: nn.Module) -> nn.Module:
-    for path in ("model.norm", "model.model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm",
-                 "model.decoder.final_layer_norm", "norm"):
-        module: Any = model
-        for attr in path.split("."):
-            module = getattr(module, attr, None)
-            if module is None:
-                break
-        if isinstance(module, nn.Module):
-            return module
-    raise UserError(f"cannot find the final norm of {type(model).__name__}")
+    found = _find(model, ("model.norm", "model.model.norm", "transformer.ln_f",
+                          "gpt_neox.final_layer_norm", "model.decoder.final_layer_norm", "norm"),
+                  nn.Module)
+    if found is None:
+        raise UserError(f"cannot find the final norm of {type(model).__name__}")
+    return found
 
 
 def n_layers(model: nn.Module) -> int:

@@ -259,9 +259,32 @@ def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
 
 
 def print_plan(ctx: RunContext, planned: list[PlannedStage]) -> None:
+    """The stages in order: status, work units, time taken (done) or estimated (to run)."""
     from rich.table import Table
 
-    table = Table("stage", "status", "what it does", title=f"plan for {ctx.run.root}")
+    from .planning import estimate_stages, format_seconds
+
+    todo = [p.name for p in planned if p.status != "done"]
+    estimates = estimate_stages(ctx.config, todo)
+    table = Table("stage", "status", "work", "time", "what it does",
+                  title=f"plan for {ctx.run.root}")
+    total = 0.0
+    unknown = False
     for item in planned:
-        table.add_row(item.name, item.status, item.description)
+        if item.status == "done":
+            marker = ctx.run.done_marker(item.name) or {}
+            work, time_text = "-", f"took {format_seconds(marker.get('seconds'))}"
+        else:
+            est = estimates.get(item.name)
+            work = f"{est.units} {est.unit}" if est and est.units else "-"
+            seconds = est.seconds if est else None
+            time_text = f"~{format_seconds(seconds)}"
+            if seconds is None:
+                unknown = True
+            else:
+                total += seconds
+        table.add_row(item.name, item.status, work, time_text, item.description)
     console.print(table)
+    note = " (some stages have no estimate)" if unknown else ""
+    console.print(f"estimated time for the remaining stages: ~{format_seconds(total)}{note}; "
+                  "estimates are rough, calibrated on a 2-core CPU with the default model")
