@@ -71,6 +71,10 @@ class ActivationsSection(_Section):
 
 class LayerScanSection(_Section):
     enabled: bool = True
+    method: Literal["causal", "separation"] = "causal"
+    """causal: the layer whose direction, added to benign prompts, most raises the refusal
+    log-odds of the first response token; separation: the earliest layer whose held-out
+    HR/BC separation reaches `plateau` of the best."""
     max_depth: float = Field(0.8, gt=0, le=1)
     plateau: float = Field(0.9, gt=0, le=1)
     stride: int = Field(1, ge=1)

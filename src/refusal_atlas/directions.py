@@ -111,12 +111,19 @@ class LayerScan:
     chosen_layer: int
     rule: str
     per_split: dict[str, list[float]] = field(default_factory=dict)
+    induce: dict[int, float] = field(default_factory=dict)
+    """Causal check per candidate layer: mean change of the refusal log-odds of BC prompts'
+    first response token when alpha = the layer's HR/BC projection gap is added along the
+    layer's direction (see :func:`induce_scores`)."""
+    refusal_tokens: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "LayerScan":
+        data = dict(data)
+        data["induce"] = {int(k): v for k, v in (data.get("induce") or {}).items()}
         return cls(**data)
 
 
@@ -192,6 +199,59 @@ def layer_scan(hr: torch.Tensor, bc: torch.Tensor, layers: Sequence[int], *,
                      raw_norm=norms, chosen_layer=chosen, rule=rule, per_split=split_seps)
 
 
+def refusal_first_tokens(tokenizer, responses: Sequence[str], *, coverage: float = 0.8,
+                         max_tokens: int = 5) -> list[int]:
+    """The first tokens with which the model starts its own refusals (most common first),
+    enough of them to cover ``coverage`` of the refusals: "I" of "I'm sorry", "As" of
+    "As an AI", ... Read from the base model's labelled responses, so no per-model list."""
+    from collections import Counter
+
+    counts = Counter()
+    for text in responses:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if ids:
+            counts[ids[0]] += 1
+    total = sum(counts.values())
+    chosen, covered = [], 0
+    for token, n in counts.most_common(max_tokens):
+        chosen.append(int(token))
+        covered += n
+        if covered >= coverage * total:
+            break
+    return chosen
+
+
+def refusal_log_odds(logits: torch.Tensor, token_ids: Sequence[int]) -> torch.Tensor:
+    """log p(refusal start) - log p(anything else) of next-token logits [B, V]."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    refuse = torch.logsumexp(logp[:, list(token_ids)], dim=-1)
+    other = torch.log1p(-refuse.exp().clamp(max=1 - 1e-6))
+    return refuse - other
+
+
+@torch.no_grad()
+def induce_scores(model, batch, candidates: Mapping[int, tuple[torch.Tensor, float]],
+                  token_ids: Sequence[int]) -> dict[int, float]:
+    """Per layer: how much adding alpha * d at resid_pre raises the refusal log-odds.
+
+    ``candidates`` maps layer -> (unit direction, alpha). One forward pass per layer over
+    ``batch`` (benign, complied prompts), reading only the last position's logits.
+    """
+    from .hooks import add_to_resid_pre
+
+    def log_odds() -> torch.Tensor:
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                       position_ids=batch.position_ids, use_cache=False, logits_to_keep=1).logits
+        return refusal_log_odds(logits[:, -1], token_ids)
+
+    base = log_odds()
+    scores = {}
+    for layer, (unit, alpha) in candidates.items():
+        with add_to_resid_pre(model, layer, unit, alpha=alpha):
+            scores[layer] = float((log_odds() - base).mean())
+    return scores
+
+
 def plot_layer_scan(scan: LayerScan, path: str | Path) -> Path:
     from matplotlib.figure import Figure
 
@@ -206,7 +266,15 @@ def plot_layer_scan(scan: LayerScan, path: str | Path) -> Path:
                label=f"chosen layer {scan.chosen_layer}")
     ax.set_xlabel("layer (resid_pre)")
     ax.set_ylabel("held-out HR/BC separation (Cohen's d)")
-    ax.legend(loc="best", fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    if scan.induce:
+        twin = ax.twinx()
+        layers = sorted(scan.induce)
+        line = twin.plot(layers, [scan.induce[k] for k in layers], marker="s", color="tab:blue",
+                         label="refusal log-odds gained by steering BC prompts")
+        twin.set_ylabel("induce score", color="tab:blue")
+        handles, labels = handles + line, labels + [line[0].get_label()]
+    ax.legend(handles, labels, loc="best", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
@@ -240,6 +308,9 @@ def run_layer_scan_stage(ctx, out_dir: Path, resuming: bool) -> dict:
                      for name, p in pools.splits.items()}
         scan = layer_scan(hr, bc, layers, per_split=per_split, n_model_layers=n_model,
                           max_depth=scan_cfg.max_depth, plateau=scan_cfg.plateau)
+        if scan_cfg.method == "causal":
+            _add_causal_choice(ctx, scan, hr, bc, layers, [by_id[i].text for i in bc_ids],
+                               hr_ids, max_depth=scan_cfg.max_depth)
         write_json(out_dir / "layer_scan.json", scan.to_dict())
         plot_layer_scan(scan, out_dir / "layer_scan.png")
     if cfg.layer is not None:
@@ -256,6 +327,45 @@ def run_layer_scan_stage(ctx, out_dir: Path, resuming: bool) -> dict:
                                         "reason": reason, "n_layers": n_model})
     return {"layer": layer, "reason": reason,
             "scan_choice": scan.chosen_layer if scan else None}
+
+
+def _add_causal_choice(ctx, scan: LayerScan, hr: torch.Tensor, bc: torch.Tensor,
+                       layers: list[int], bc_texts: list[str], hr_ids: list[str], *,
+                       max_depth: float, max_prompts: int = 32) -> None:
+    """Choose the layer whose direction most raises refusal when added (Arditi et al.'s
+    'induce' criterion, scored on the first response token instead of generations)."""
+    from .chat import pad_left
+    from .labels import load_label_records
+
+    records = {r.prompt_id: r for r in load_label_records(ctx.stage_dir("labels"))}
+    tokens = refusal_first_tokens(ctx.lm.tokenizer, [records[i].response for i in hr_ids
+                                                     if i in records])
+    if not tokens:
+        return
+    n_model = ctx.lm.n_layers
+    candidates = {}
+    for li, layer in enumerate(layers):
+        if 0 < layer <= max_depth * n_model and not _same_means(hr[:, li], bc[:, li]):
+            unit, _ = diff_in_means(hr[:, li], bc[:, li])
+            candidates[layer] = (unit, scan.projection_gap[li])
+    if not candidates:
+        return
+    fmt = ctx.formatter
+    batch = pad_left([fmt.encode(t) for t in bc_texts[:max_prompts]], fmt.pad_id).to(ctx.lm.device)
+    from .progress import progress_bar
+
+    scores = {}
+    with progress_bar("layer scan: induce", total=len(candidates), unit="layer") as bar:
+        for layer, cand in candidates.items():
+            scores.update(induce_scores(ctx.lm.model, batch, {layer: cand}, tokens))
+            bar.advance()
+    scan.induce = scores
+    scan.refusal_tokens = [ctx.lm.tokenizer.decode([t]) for t in tokens]
+    scan.chosen_layer = max(scores, key=lambda k: (scores[k], -k))
+    scan.rule = (f"layer in 1..{int(max_depth * n_model)} whose direction, added with alpha = "
+                 f"its HR/BC projection gap, most raises the refusal log-odds of the first "
+                 f"response token on {batch.input_ids.shape[0]} BC prompts (refusal starts: "
+                 f"{', '.join(repr(t) for t in scan.refusal_tokens)})")
 
 
 def run_directions_stage(ctx, out_dir: Path, resuming: bool) -> dict:
