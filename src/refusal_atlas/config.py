@@ -77,6 +77,8 @@ class LayerScanSection(_Section):
     HR/BC separation reaches `plateau` of the best."""
     max_depth: float = Field(0.8, gt=0, le=1)
     plateau: float = Field(0.9, gt=0, le=1)
+    induce_fraction: float = Field(0.5, gt=0, le=1)
+    """causal: the earliest layer whose induce score reaches this fraction of the best."""
     stride: int = Field(1, ge=1)
 
 

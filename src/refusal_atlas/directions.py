@@ -231,7 +231,7 @@ def refusal_log_odds(logits: torch.Tensor, token_ids: Sequence[int]) -> torch.Te
 
 @torch.no_grad()
 def induce_scores(model, batch, candidates: Mapping[int, tuple[torch.Tensor, float]],
-                  token_ids: Sequence[int]) -> dict[int, float]:
+                  token_ids: Sequence[int], on_layer=None) -> dict[int, float]:
     """Per layer: how much adding alpha * d at resid_pre raises the refusal log-odds.
 
     ``candidates`` maps layer -> (unit direction, alpha). One forward pass per layer over
@@ -249,6 +249,8 @@ def induce_scores(model, batch, candidates: Mapping[int, tuple[torch.Tensor, flo
     for layer, (unit, alpha) in candidates.items():
         with add_to_resid_pre(model, layer, unit, alpha=alpha):
             scores[layer] = float((log_odds() - base).mean())
+        if on_layer is not None:
+            on_layer()
     return scores
 
 
@@ -310,7 +312,8 @@ def run_layer_scan_stage(ctx, out_dir: Path, resuming: bool) -> dict:
                           max_depth=scan_cfg.max_depth, plateau=scan_cfg.plateau)
         if scan_cfg.method == "causal":
             _add_causal_choice(ctx, scan, hr, bc, layers, [by_id[i].text for i in bc_ids],
-                               hr_ids, max_depth=scan_cfg.max_depth)
+                               hr_ids, max_depth=scan_cfg.max_depth,
+                               induce_fraction=scan_cfg.induce_fraction)
         write_json(out_dir / "layer_scan.json", scan.to_dict())
         plot_layer_scan(scan, out_dir / "layer_scan.png")
     if cfg.layer is not None:
@@ -331,7 +334,7 @@ def run_layer_scan_stage(ctx, out_dir: Path, resuming: bool) -> dict:
 
 def _add_causal_choice(ctx, scan: LayerScan, hr: torch.Tensor, bc: torch.Tensor,
                        layers: list[int], bc_texts: list[str], hr_ids: list[str], *,
-                       max_depth: float, max_prompts: int = 32) -> None:
+                       max_depth: float, induce_fraction: float, max_prompts: int = 16) -> None:
     """Choose the layer whose direction most raises refusal when added (Arditi et al.'s
     'induce' criterion, scored on the first response token instead of generations)."""
     from .chat import pad_left
@@ -354,17 +357,23 @@ def _add_causal_choice(ctx, scan: LayerScan, hr: torch.Tensor, bc: torch.Tensor,
     batch = pad_left([fmt.encode(t) for t in bc_texts[:max_prompts]], fmt.pad_id).to(ctx.lm.device)
     from .progress import progress_bar
 
-    scores = {}
     with progress_bar("layer scan: induce", total=len(candidates), unit="layer") as bar:
-        for layer, cand in candidates.items():
-            scores.update(induce_scores(ctx.lm.model, batch, {layer: cand}, tokens))
-            bar.advance()
+        scores = induce_scores(ctx.lm.model, batch, candidates, tokens, on_layer=bar.advance)
     scan.induce = scores
     scan.refusal_tokens = [ctx.lm.tokenizer.decode([t]) for t in tokens]
-    scan.chosen_layer = max(scores, key=lambda k: (scores[k], -k))
-    scan.rule = (f"layer in 1..{int(max_depth * n_model)} whose direction, added with alpha = "
-                 f"its HR/BC projection gap, most raises the refusal log-odds of the first "
-                 f"response token on {batch.input_ids.shape[0]} BC prompts (refusal starts: "
+    best = max(scores.values())
+    if best <= 0:  # no layer's direction causes refusal: keep the separation rule's choice
+        scan.rule += "; the causal check found no layer that raises refusal"
+        return
+    # The induce score keeps growing towards the output (late layers act on the logits
+    # directly), so "the best layer" would always be the last one allowed. The earliest
+    # layer that reaches a fraction of the best is where the direction starts to *cause*
+    # refusal, which is the layer the method wants (mid-depth, like the paper's choices).
+    scan.chosen_layer = min(k for k in sorted(scores) if scores[k] >= induce_fraction * best)
+    scan.rule = (f"earliest layer in 1..{int(max_depth * n_model)} whose direction, added with "
+                 f"alpha = its HR/BC projection gap, raises the refusal log-odds of the first "
+                 f"response token on {batch.input_ids.shape[0]} BC prompts by at least "
+                 f"{induce_fraction:.0%} of the best layer's gain (refusal starts: "
                  f"{', '.join(repr(t) for t in scan.refusal_tokens)})")
 
 
