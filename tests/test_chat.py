@@ -1,7 +1,6 @@
 import pytest
-import torch
-
 from conftest import FAMILIES
+
 from refusal_atlas.chat import ChatFormatter, pad_left, position_ids_from_mask, resolve_position
 from refusal_atlas.errors import UserError
 

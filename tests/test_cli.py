@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import TINY_SETTINGS
+
 from refusal_atlas.cli import main
 
 

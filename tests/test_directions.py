@@ -1,8 +1,13 @@
 import pytest
 import torch
 
-from refusal_atlas.directions import (compute_direction, diff_in_means, layer_scan,
-                                      load_directions, save_directions)
+from refusal_atlas.directions import (
+    compute_direction,
+    diff_in_means,
+    layer_scan,
+    load_directions,
+    save_directions,
+)
 from refusal_atlas.errors import UserError
 
 

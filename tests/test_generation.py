@@ -1,4 +1,3 @@
-import torch
 
 from refusal_atlas.chat import ChatFormatter
 from refusal_atlas.generation import generate, greedy_generate, stop_token_ids

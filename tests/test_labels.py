@@ -2,8 +2,15 @@ import pytest
 
 from refusal_atlas.chat import ChatFormatter
 from refusal_atlas.errors import UserError
-from refusal_atlas.labels import (LabelRecord, assign_label, build_test_set, draw_training_pools,
-                                  generate_responses, label_counts, pool_report)
+from refusal_atlas.labels import (
+    LabelRecord,
+    assign_label,
+    build_test_set,
+    draw_training_pools,
+    generate_responses,
+    label_counts,
+    pool_report,
+)
 from refusal_atlas.prompts import Prompt, PromptSuite
 
 

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 from refusal_atlas import labels as labels_mod
 from refusal_atlas.pipeline import RunContext, plan, run_pipeline

@@ -439,7 +439,7 @@ def rejudge_command(
     console.print(f"written to {folder / 'rejudge' / agreement['judge_b']}")
 
 
-# --------------------------------------------------------------------------- SAE (sae train | analyze | steer)
+# ------------------------------------------------------------------- SAE: sae train|analyze|steer
 
 sae_app = typer.Typer(
     name="sae", no_args_is_help=True,
@@ -501,9 +501,12 @@ def _sae_int_list(text: str | None, what: str) -> list[int] | None:
 def _sae_run(targets: list[str], out: Path | None, config: Path | None, preset: str | None,
              model: str | None, data: str | None, device: str | None,
              set_values: list[str] | None, force: list[str] | None, dry_run: bool,
-             extra: dict) -> Path:
+             extra: dict) -> tuple[Path, bool]:
     """Run SAE stages over a run folder, starting from its own config.json (so finished
-    upstream stages stay done), with the command's options on top."""
+    upstream stages stay done), with the command's options on top. Returns the run folder
+    and whether the target stage ran now (False: it was already up to date)."""
+    from .runfolder import RunFolder
+
     def build(cfg_file):
         return _build_config(cfg_file, preset, model, data, None, None, None, None, None, None,
                              device, None, set_values, extra=extra)
@@ -514,7 +517,9 @@ def _sae_run(targets: list[str], out: Path | None, config: Path | None, preset: 
     cfg = build(config)
     if not cfg.sae.enabled:
         raise UserError("sae.enabled is false in this run's config; pass --set sae.enabled=true")
-    return _execute(targets, cfg, run_dir, force, dry_run)
+    before = [RunFolder(run_dir).completion_id(t) for t in targets]
+    _execute(targets, cfg, run_dir, force, dry_run)
+    return run_dir, [RunFolder(run_dir).completion_id(t) for t in targets] != before
 
 
 @sae_app.command("train")
@@ -538,14 +543,15 @@ def sae_train_command(
              ("sae", "expansion"): expansion, ("sae", "k"): k, ("sae", "train_steps"): steps,
              ("sae", "train_max_tokens"): max_tokens, ("sae", "architecture"): architecture,
              ("sae", "corpus_files"): [str(p) for p in corpus_file] if corpus_file else None}
-    run_dir = _sae_run(["sae"], out, config, preset, model, data, device, set_values, force,
-                       dry_run, extra)
+    run_dir, fresh = _sae_run(["sae"], out, config, preset, model, data, device, set_values,
+                              force, dry_run, extra)
     if dry_run:
         return
-    from .sae.stages import _describe_metrics
-
     meta = read_json(run_dir / "sae" / "sae.json")
-    console.print(_describe_metrics(meta))
+    if not fresh:
+        from .sae.stages import _describe_metrics
+
+        console.print(_describe_metrics(meta))
     if meta.get("train"):
         t = meta["train"]
         console.print(f"trained {t['steps']} steps on {t['n_train_rows']} rows in "
@@ -569,13 +575,14 @@ def sae_analyze_command(
     extra = {("sae", "top_k"): _sae_int_list(top_k, "--top-k"),
              ("sae", "core_min_splits"): core_min_splits, ("sae", "core_k"): core_k,
              ("sae", "source"): source}
-    run_dir = _sae_run(["sae_analysis"], out, config, None, None, None, device, set_values,
-                       force, dry_run, extra)
+    run_dir, fresh = _sae_run(["sae_analysis"], out, config, None, None, None, device,
+                              set_values, force, dry_run, extra)
     if dry_run:
         return
-    from .sae.stages import describe_analysis, load_analysis
+    if not fresh:
+        from .sae.stages import describe_analysis, load_analysis
 
-    console.print(describe_analysis(load_analysis(run_dir)))
+        console.print(describe_analysis(load_analysis(run_dir)))
     console.print(f"latent sheet for labelling: {run_dir / 'sae_analysis' / 'latents.md'}")
 
 
@@ -609,17 +616,19 @@ def sae_steer_command(
                    ("steering", "judge"): judge,
                    ("steering", "max_new_tokens"): max_new_tokens,
                    ("steering", "batch_size"): batch_size}
-    run_dir = _sae_run(["sae_steering"], out, config, None, None, None, device, set_values,
-                       force, dry_run, extra)
+    run_dir, _ = _sae_run(["sae_steering"], out, config, None, None, None, device, set_values,
+                          force, dry_run, extra)
     if dry_run:
         return
     from .sae.stages import comparison_markdown, write_comparison
 
     metrics = read_json(run_dir / "sae_steering" / "metrics.json")
     alphas_used = sorted({r["alpha"] for r in metrics.get("dose_response", [])})
-    table = Table("latent set", *[f"a={a:g} RR/ORR" for a in alphas_used],
-                  title=f"SAE steering (judge: {metrics['judge']}"
+    table = Table(title=f"SAE steering (judge: {metrics['judge']}"
                         + (", approximate" if metrics["judge_approximate"] else "") + ")")
+    table.add_column("latent set", no_wrap=True)
+    for a in alphas_used:
+        table.add_column(f"a={a:g} RR/ORR")
     by_curve: dict[str, dict] = {}
     for r in metrics.get("dose_response", []):
         rr = "-" if r["rr"] is None else f"{r['rr']:.2f}"
@@ -630,8 +639,9 @@ def sae_steer_command(
     console.print(table)
     cos = read_json(run_dir / "sae_steering" / "cosines.json")
     if cos.get("per_split"):
-        console.print("cosine(top-%d latent sum, direction): " % cos["top_k"] + ", ".join(
-            f"{s} {v['cosine']:.2f}" for s, v in cos["per_split"].items() if v["cosine"] is not None))
+        cells = [f"{s} {v['cosine']:.2f}" for s, v in cos["per_split"].items()
+                 if v["cosine"] is not None]
+        console.print(f"cosine(top-{cos['top_k']} latent sum, direction): " + ", ".join(cells))
     comparison = write_comparison(run_dir)
     if comparison is None:
         console.print("no finished direction steering in this run yet: run `refusal-atlas steer "

@@ -14,9 +14,17 @@ from typing import Any
 
 from .artifacts import append_jsonl, read_jsonl, write_json
 from .errors import UserError
-from .style import (REFUSAL_STYLES, STYLES, HFChatBackend, LLMStyleClassifier,
-                    OpenAICompatBackend, RuleStyleClassifier, StyleLabel, explain_rules,
-                    style_summary)
+from .style import (
+    REFUSAL_STYLES,
+    STYLES,
+    HFChatBackend,
+    LLMStyleClassifier,
+    OpenAICompatBackend,
+    RuleStyleClassifier,
+    StyleLabel,
+    explain_rules,
+    style_summary,
+)
 
 SOURCES = ("steering", "sae_steering")
 
