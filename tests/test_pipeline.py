@@ -5,7 +5,7 @@ import pytest
 from refusal_atlas import labels as labels_mod
 from refusal_atlas.pipeline import RunContext, plan, run_pipeline
 
-TARGETS = ["directions", "geometry"]
+TARGETS = ["test_set", "directions", "geometry"]
 
 
 def _statuses(cfg, run_dir, targets=TARGETS, force=()):
@@ -18,7 +18,7 @@ def test_directions_pipeline_writes_every_artifact(tiny_config, tmp_path):
     run_pipeline(tiny_config, run_dir, TARGETS)
     for rel in ["config.json", "prompts/prompts.jsonl", "labels/responses.jsonl",
                 "labels/labels.jsonl", "labels/counts.json", "pools/pools.json",
-                "pools/test_set.json", "pools/pool_report.json", "layer_scan/layer_scan.json",
+                "test_set/test_set.json", "test_set/pool_report.json", "layer_scan/layer_scan.json",
                 "layer_scan/layer.json", "layer_scan/layer_scan.png", "activations/acts.safetensors",
                 "directions/directions.safetensors", "directions/directions.json",
                 "geometry/geometry.json", "geometry/cosine_heatmap.png", "geometry/mds.png"]:
@@ -52,7 +52,12 @@ def test_rerun_is_a_no_op_and_settings_invalidate_exactly_their_stages(tiny_conf
     changed.pools.n_bc = 3
     statuses = _statuses(changed, run_dir)
     assert [n for n, s in statuses.items() if s != "done"] == [
-        "pools", "layer_scan", "activations", "directions", "geometry"]
+        "pools", "test_set", "layer_scan", "activations", "directions", "geometry"]
+
+    changed = tiny_config.model_copy(deep=True)
+    changed.pools.test_per_group = 3  # a new test set does not touch the directions
+    statuses = _statuses(changed, run_dir)
+    assert [n for n, s in statuses.items() if s != "done"] == ["test_set"]
 
 
 def test_force_redoes_a_stage_and_its_dependents(tiny_config, tmp_path):

@@ -240,7 +240,7 @@ def test_html_escapes_model_text_and_is_self_contained(rendered, data):
         assert f'<section id="{sid}">' in page
     # traceability: artifact names next to the numbers
     for src in ("geometry/geometry.json", "steering/metrics.json", "ablation/metrics.json",
-                "style/summary.json", "pools/pool_report.json", "steering/results.jsonl"):
+                "style/summary.json", "test_set/pool_report.json", "steering/results.jsonl"):
         assert src in page, src
     assert len(page) < 3_000_000
 

@@ -157,11 +157,11 @@ def run_command(
 
 _stage_command("label", ["labels"],
                "Generate the base model's responses for every prompt and judge them (HR/HC/BR/BC).")
-_stage_command("pools", ["pools"],
+_stage_command("pools", ["pools", "test_set"],
                "Draw the balanced training pools and the controlled test set from the labels.")
 _stage_command("layer-scan", ["layer_scan"],
                "Measure HR/BC separation at every layer and choose the layer.")
-_stage_command("directions", ["directions", "geometry"],
+_stage_command("directions", ["test_set", "directions", "geometry"],
                "Per-split refusal directions and their geometry (runs label, pools, layer scan, "
                "activations first).")
 _stage_command("geometry", ["geometry"],
@@ -285,8 +285,11 @@ def _sweep_run(targets: list[str], out: Path | None, config: Path | None,
         raise UserError(f"unknown direction(s) {', '.join(unknown)}; {run_dir} has "
                         f"{', '.join(available)}")
     ctx = RunContext(cfg, run_dir)
+    # A finished upstream stage that these settings would invalidate is a mistake; one that
+    # never ran (e.g. the test set after `directions` only) simply runs.
     redo = [p.name for p in plan(ctx, targets, force or [])
-            if p.name not in ("steering", "ablation", *(force or [])) and p.status != "done"]
+            if p.name not in ("steering", "ablation", *(force or [])) and p.status != "done"
+            and folder.done_marker(p.name) is not None]
     if redo:
         raise UserError(f"these settings would redo {', '.join(redo)} in {run_dir}; `steer` and "
                         "`ablate` reuse a finished directions run (change those settings with "

@@ -290,10 +290,10 @@ def plot_layer_scan(scan: LayerScan, path: str | Path) -> Path:
 def run_layer_scan_stage(ctx, out_dir: Path, resuming: bool) -> dict:
     """Scan every layer on the training pools, then fix the layer the later stages use."""
     from .activations import extract_activations
-    from .labels import load_pools
+    from .labels import load_training_pools
 
     cfg, scan_cfg = ctx.config.activations, ctx.config.layer_scan
-    pools, _ = load_pools(ctx.stage_dir("pools"))
+    pools = load_training_pools(ctx.stage_dir("pools"))
     by_id = ctx.suite.by_id()
     n_model = ctx.lm.n_layers
     scan = None
@@ -379,11 +379,11 @@ def _add_causal_choice(ctx, scan: LayerScan, hr: torch.Tensor, bc: torch.Tensor,
 
 def run_directions_stage(ctx, out_dir: Path, resuming: bool) -> dict:
     from .activations import load_activation_table
-    from .labels import load_pools
+    from .labels import load_training_pools
 
     ids, acts, meta = load_activation_table(ctx.stage_dir("activations") / "acts.safetensors")
     row = {pid: k for k, pid in enumerate(ids)}
-    pools, _ = load_pools(ctx.stage_dir("pools"))
+    pools = load_training_pools(ctx.stage_dir("pools"))
     model_name = ctx.config.model.name
     layer, position = int(meta["layer"]), int(meta["position"])
     directions = {}

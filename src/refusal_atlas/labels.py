@@ -304,29 +304,48 @@ def run_labels_stage(ctx, out_dir: Path, resuming: bool) -> dict:
     return summary
 
 
+def _warn(warnings: list[str]) -> None:
+    from .progress import console
+
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
 def run_pools_stage(ctx, out_dir: Path, resuming: bool) -> dict:
     from .artifacts import write_json
-    from .progress import console
 
     cfg = ctx.config.pools
     records = load_label_records(ctx.stage_dir("labels"))
     pools = draw_training_pools(ctx.suite, records, n_hr=cfg.n_hr, n_bc=cfg.n_bc, seed=cfg.seed,
                                 min_hr=cfg.min_pool)
+    write_json(out_dir / "pools.json", pools.to_dict())
+    _warn(pools.warnings)
+    return {"splits_with_direction": list(pools.splits), "warnings": pools.warnings}
+
+
+def run_test_set_stage(ctx, out_dir: Path, resuming: bool) -> dict:
+    """Its own stage: a different test set must not redo the directions."""
+    from .artifacts import write_json
+
+    cfg = ctx.config.pools
+    records = load_label_records(ctx.stage_dir("labels"))
+    pools = load_training_pools(ctx.stage_dir("pools"))
     test_set = build_test_set(ctx.suite, records, pools, n_per_group=cfg.test_per_group,
                               seed=cfg.test_seed, splits=list(pools.splits))
-    report = pool_report(ctx.suite, records, pools, test_set)
-    write_json(out_dir / "pools.json", pools.to_dict())
     write_json(out_dir / "test_set.json", test_set.to_dict())
-    write_json(out_dir / "pool_report.json", report)
-    for warning in pools.warnings + test_set.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    return {"splits_with_direction": list(pools.splits),
-            "test_set": {g: len(ids) for g, ids in test_set.groups.items()},
-            "warnings": pools.warnings + test_set.warnings}
+    write_json(out_dir / "pool_report.json", pool_report(ctx.suite, records, pools, test_set))
+    _warn(test_set.warnings)
+    return {"test_set": {g: len(ids) for g, ids in test_set.groups.items()},
+            "warnings": test_set.warnings}
 
 
-def load_pools(pools_dir: Path) -> tuple[TrainingPools, TestSet]:
+def load_training_pools(pools_dir: Path) -> TrainingPools:
     from .artifacts import read_json
 
-    return (TrainingPools.from_dict(read_json(Path(pools_dir) / "pools.json")),
-            TestSet.from_dict(read_json(Path(pools_dir) / "test_set.json")))
+    return TrainingPools.from_dict(read_json(Path(pools_dir) / "pools.json"))
+
+
+def load_test_set(test_set_dir: Path) -> TestSet:
+    from .artifacts import read_json
+
+    return TestSet.from_dict(read_json(Path(test_set_dir) / "test_set.json"))

@@ -42,9 +42,9 @@ SECTION_IDS = ("summary", "findings", "pools", "layer-scan", "geometry", "steeri
                "sae", "style", "samples")
 REPORT_DEPS = ("geometry", "steering", "ablation", "style", "sae_analysis", "sae_steering")
 """Stages the report reads; those not registered in this refusal-atlas are left out."""
-KNOWN_STAGES = ("prompts", "labels", "pools", "layer_scan", "activations", "directions",
-                "geometry", "steering", "ablation", "sae", "sae_analysis", "sae_steering",
-                "style")
+KNOWN_STAGES = ("prompts", "labels", "pools", "test_set", "layer_scan", "activations",
+                "directions", "geometry", "steering", "ablation", "sae", "sae_analysis",
+                "sae_steering", "style")
 COCONOT_NON_SAFETY = ("CocoNot_Humanizing", "CocoNot_Incomplete", "CocoNot_Indeterminate",
                       "CocoNot_Unsupported")
 SWEEP_STAGES = ("steering", "ablation", "sae_steering")
@@ -244,7 +244,7 @@ def _summary_section(run_dir: Path, cfg: Mapping[str, Any], states: Mapping[str,
     suite = _read_json(run_dir / "prompts" / "suite.json") or {}
     counts = _read_json(run_dir / "labels" / "counts.json") or {}
     steer_metrics = _read_json(run_dir / "steering" / "metrics.json") or {}
-    test_set = _read_json(run_dir / "pools" / "test_set.json") or {}
+    test_set = _read_json(run_dir / "test_set" / "test_set.json") or {}
     acts = cfg.get("activations") or {}
     steering_cfg = cfg.get("steering") or {}
     timings = [{"stage": n, "seconds": s["seconds"], "finished_at": s["finished_at"]}
@@ -279,17 +279,17 @@ def _summary_section(run_dir: Path, cfg: Mapping[str, Any], states: Mapping[str,
         "stages": [{"name": n, "status": s["status"], "reason": s["reason"],
                     "seconds": s["seconds"]} for n, s in states.items()],
         "sources": ["config.json", "layer_scan/layer.json", "prompts/suite.json",
-                    "labels/counts.json", "pools/test_set.json", "*/_done.json (seconds)"],
+                    "labels/counts.json", "test_set/test_set.json", "*/_done.json (seconds)"],
     }
 
 
 def _pools_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
-    reason = _not_run(states, "labels", "pools")
+    reason = _not_run(states, "labels", "pools", "test_set")
     if reason:
         return {"available": False, "reason": reason}
-    rows = _read_json(run_dir / "pools" / "pool_report.json") or []
+    rows = _read_json(run_dir / "test_set" / "pool_report.json") or []
     counts = _read_json(run_dir / "labels" / "counts.json") or {}
-    test_set = _read_json(run_dir / "pools" / "test_set.json") or {}
+    test_set = _read_json(run_dir / "test_set" / "test_set.json") or {}
     done = states["pools"].get("summary") or {}
     return {
         "available": True, "rows": rows,
@@ -299,7 +299,7 @@ def _pools_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
         "test_seed": test_set.get("seed"),
         "splits_with_direction": done.get("splits_with_direction"),
         "warnings": done.get("warnings") or [],
-        "sources": ["pools/pool_report.json", "labels/counts.json", "pools/test_set.json",
+        "sources": ["test_set/pool_report.json", "labels/counts.json", "test_set/test_set.json",
                     "pools/_done.json"],
     }
 

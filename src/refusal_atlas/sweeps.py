@@ -801,12 +801,13 @@ def _prompts_setting(value: str) -> dict:
 # Stages
 
 
-def _sweep_prompts(ctx) -> list[SweepPrompt]:
-    from .labels import load_label_records, load_pools
+def sweep_prompts(ctx) -> list[SweepPrompt]:
+    """The prompts every sweep of a run uses: the controlled test set, or a labelled file."""
+    from .labels import load_label_records, load_test_set
 
     setting = ctx.config.steering.prompts
     if setting == "test_set":
-        _, test_set = load_pools(ctx.stage_dir("pools"))
+        test_set = load_test_set(ctx.stage_dir("test_set"))
         return controlled_test_prompts(ctx.suite, test_set)
     labels = {r.prompt_id: r.label for r in load_label_records(ctx.stage_dir("labels"))}
     return file_prompts(setting, ctx.suite, labels)
@@ -860,7 +861,7 @@ def run_ablation_stage(ctx, out_dir: Path, resuming: bool) -> dict:
 
 def _run_stage(ctx, out_dir: Path, directions, conditions, alpha_info, *, ablation: bool) -> dict:
     cfg = ctx.config.steering
-    prompts = _sweep_prompts(ctx)
+    prompts = sweep_prompts(ctx)
     bank = bank_from_directions(directions)
     judge = ctx.judge(cfg.judge, cfg.judge_options)
     write_json(out_dir / "conditions.json",
@@ -904,9 +905,9 @@ def _stages():
     from .pipeline import Stage
 
     return [
-        Stage("steering", ("directions", "pools", "labels"), _steering_settings,
+        Stage("steering", ("directions", "test_set", "labels"), _steering_settings,
               run_steering_stage, "steer along every direction over the alphas; RR / ORR"),
-        Stage("ablation", ("directions", "pools", "labels"), _ablation_settings,
+        Stage("ablation", ("directions", "test_set", "labels"), _ablation_settings,
               run_ablation_stage, "ablate every direction; RR / ORR",
               enabled=lambda c: bool(c.steering.ablation)),
     ]

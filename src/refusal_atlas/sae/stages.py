@@ -330,7 +330,7 @@ def _analysis_activations(ctx, layer: int, position: int) -> tuple[list[str], to
 
 
 def run_sae_analysis_stage(ctx, out_dir: Path, resuming: bool) -> dict:
-    from ..labels import load_label_records, load_pools
+    from ..labels import load_label_records, load_training_pools
     from .analysis import (
         PromptInfo,
         analyze_latents,
@@ -350,7 +350,7 @@ def run_sae_analysis_stage(ctx, out_dir: Path, resuming: bool) -> dict:
     prompts = [PromptInfo(pid, by_id[pid].split, label_of.get(pid), by_id[pid].text)
                for pid in ids]
     row = {pid: i for i, pid in enumerate(ids)}
-    pools, _ = load_pools(ctx.stage_dir("pools"))
+    pools = load_training_pools(ctx.stage_dir("pools"))
     split_rows = {}
     skipped = []
     for split in pools.splits:
@@ -589,22 +589,17 @@ def vector_cosines(sae, analysis, directions: Mapping[str, Any], topk: int,
     return out
 
 
-def _sweep_prompts(ctx) -> list:
-    from ..labels import load_label_records, load_pools
-    from ..sweeps import controlled_test_prompts, file_prompts
-
-    setting = ctx.config.steering.prompts
-    if setting == "test_set":
-        _, test_set = load_pools(ctx.stage_dir("pools"))
-        return controlled_test_prompts(ctx.suite, test_set)
-    labels = {r.prompt_id: r.label for r in load_label_records(ctx.stage_dir("labels"))}
-    return file_prompts(setting, ctx.suite, labels)
-
-
 def run_sae_steering_stage(ctx, out_dir: Path, resuming: bool) -> dict:
     from .. import metrics as M
     from ..directions import load_directions
-    from ..sweeps import get_executor, resolve_alphas, run_sweep, select_directions, steering_grid
+    from ..sweeps import (
+        get_executor,
+        resolve_alphas,
+        run_sweep,
+        select_directions,
+        steering_grid,
+        sweep_prompts,
+    )
 
     cfg, st = ctx.config.sae, ctx.config.steering
     sae, meta = load_stage_sae(ctx.run.root)
@@ -646,7 +641,7 @@ def run_sae_steering_stage(ctx, out_dir: Path, resuming: bool) -> dict:
                                               "same vector (alpha / raw_norm when normalised)"})
     write_json(out_dir / "cosines.json", cosines)
 
-    prompts = _sweep_prompts(ctx)
+    prompts = sweep_prompts(ctx)
     judge = ctx.judge(st.judge, st.judge_options)
     conditions = steering_grid(list(bank), alphas, kind="vector")
     write_json(out_dir / "conditions.json",
@@ -857,7 +852,7 @@ def _stages():
               run_sae_analysis_stage,
               "SAE latents per split: scores, top-K, shared core and long tail, examples",
               enabled=enabled),
-        Stage(STAGE_STEERING, (STAGE_ANALYSIS, STAGE_SAE, "directions", "geometry", "pools",
+        Stage(STAGE_STEERING, (STAGE_ANALYSIS, STAGE_SAE, "directions", "geometry", "test_set",
                                "labels"),
               steering_settings, run_sae_steering_stage,
               "steer with sums of SAE decoder rows (core, per-split top-K); RR / ORR",
