@@ -20,7 +20,7 @@ SAE_SETTINGS = [
     "sae.train_steps=20", "sae.train_batch_size=64", "sae.expansion=2", "sae.k=4",
     "sae.train_max_tokens=1500", "sae.top_k=[2,4]", "sae.steer_topk=2",
     "sae.steer_max_splits=2", "sae.steer_alphas=[0,2]", "sae.corpus_oversample=2",
-    "steering.alphas=[0,2]",
+    "steering.alphas=[0,2]", "sae.corpus_responses=true",
 ]
 
 
