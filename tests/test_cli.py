@@ -95,3 +95,17 @@ def test_help_lists_the_commands(capsys):
     assert code == 0
     for command in ("label", "pools", "layer-scan", "directions", "geometry", "models"):
         assert command in text
+
+
+@pytest.mark.parametrize("model, suite, expected", [
+    ("qwen2.5-coder-0.5b-instruct", "demo", "runs/demo-qwen2.5-coder-0.5b-instruct"),
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", "/data/my_prompts.csv",
+     "runs/my_prompts-SmolLM2-135M-Instruct"),
+    ("/models/qwen.Q4_K_M.gguf", "../shared/data/paper/", "runs/paper-qwen.Q4_K_M"),
+])
+def test_default_run_folder_keeps_dotted_model_names(model, suite, expected):
+    from refusal_atlas.cli import _default_out
+    from refusal_atlas.config import load_config
+
+    cfg = load_config(overrides={"model": {"name": model}, "data": {"suite": suite}})
+    assert str(_default_out(cfg)) == expected

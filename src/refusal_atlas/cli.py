@@ -83,10 +83,22 @@ def _build_config(config: Path | None, preset: str | None, model: str | None, da
     return load_config(config, preset=preset, overrides=overrides, set_values=set_values)
 
 
+_FILE_SUFFIXES = (".gguf", ".jsonl", ".json", ".csv", ".yaml", ".yml", ".toml")
+
+
+def _name_part(text: str) -> str:
+    """The last component of a model id, path or file, without a file suffix. Path.stem
+    would cut "qwen2.5-coder-0.5b-instruct" at its first dot."""
+    name = Path(text.rstrip("/")).name or text
+    for suffix in _FILE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _default_out(cfg) -> Path:
-    suite = Path(cfg.data.suite).stem if cfg.data.suite else "run"
-    model = Path(cfg.model.name).stem.replace("/", "_")
-    return Path("runs") / f"{suite}-{model}"
+    suite = _name_part(cfg.data.suite) if cfg.data.suite else "run"
+    return Path("runs") / f"{suite}-{_name_part(cfg.model.name)}"
 
 
 def _execute(targets: list[str], cfg, out: Path | None, force: list[str] | None,

@@ -8,6 +8,7 @@ and saved as safetensors, so every later load is a plain ``from_pretrained``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -204,8 +205,9 @@ def _from_pretrained(folder: Path | str, dtype: torch.dtype, device: str, trust_
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
+        with _quiet_weight_loading():
+            model = AutoModelForCausalLM.from_pretrained(
+                str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
     except OSError as exc:
         known = ", ".join(PACKAGED_MODELS)
         raise UserError(
@@ -218,6 +220,21 @@ def _from_pretrained(folder: Path | str, dtype: torch.dtype, device: str, trust_
                             "trust it") from None
         raise
     return model.to(device), tokenizer
+
+
+@contextlib.contextmanager
+def _quiet_weight_loading():
+    """Hide transformers' "Loading weights" bar: a sub-second load of a cached model would
+    print it in every stage of every run (the GGUF conversion keeps its bars; it is slow)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _prepare_tokenizer(tokenizer, chat_template: str | None, name: str) -> None:

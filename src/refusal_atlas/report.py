@@ -808,7 +808,8 @@ def _finding_geometry(geo: Mapping[str, Any], model: str | None) -> dict:
             f"the best k over k = {', '.join(str(k) for k in geo.get('ks') or [])} is "
             f"{PAPER['n_clusters']}", f"{src} → clustering.best_k"))
         text.append(f"The silhouette is highest at k = {best_k} ({_f(best_sil)})"
-                    + (f"; at k = 2 it is {_f(sil.get(2))}" if sil.get(2) is not None else "")
+                    + (f"; at k = 2 it is {_f(sil.get(2))}"
+                       if sil.get(2) is not None and best_k != 2 else "")
                     + f"; the paper reports about {PAPER['silhouette']} with two clusters.")
     elif geo.get("skipped_reason"):
         text.append(f"Clustering was skipped: {geo['skipped_reason']}.")
