@@ -255,11 +255,9 @@ def induce_scores(model, batch, candidates: Mapping[int, tuple[torch.Tensor, flo
 
 
 def plot_layer_scan(scan: LayerScan, path: str | Path) -> Path:
-    from matplotlib.figure import Figure
+    from .figures import new_figure, save_png
 
-    from .artifacts import atomic_path
-
-    fig = Figure(figsize=(7, 3.6))
+    fig = new_figure((7, 3.6))
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(scan.layers, scan.separation, marker="o", color="black", label="all splits")
     for name, seps in scan.per_split.items():
@@ -278,9 +276,7 @@ def plot_layer_scan(scan: LayerScan, path: str | Path) -> Path:
         handles, labels = handles + line, labels + [line[0].get_label()]
     ax.legend(handles, labels, loc="best", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    return Path(path)
+    return save_png(fig, path)
 
 
 # ---------------------------------------------------------------------------

@@ -30,8 +30,9 @@ import numpy as np
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
-from .artifacts import atomic_path, read_json, write_json
+from .artifacts import read_json, write_json
 from .errors import UserError
+from .figures import new_figure, palette, save_png
 
 __all__ = [
     "DEFAULT_KS",
@@ -66,7 +67,6 @@ FIGURE_FILES = {
     "dendrogram_complete": "dendrogram_complete.png",
     "mds": "mds.png",
 }
-_DPI = 120
 
 
 # --------------------------------------------------------------------------- inputs
@@ -848,29 +848,6 @@ def analyze_geometry(
 # --------------------------------------------------------------------------- figures
 
 
-def _new_figure(figsize: tuple[float, float]):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=_DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
-    return path
-
-
-def _palette(n: int) -> list:
-    from matplotlib import colormaps
-
-    base = list(colormaps["tab10"].colors)
-    return [base[i % len(base)] for i in range(n)]
-
-
 def _plot_labels(result: GeometryResult, k: int | None, linkage: str) -> list[int] | None:
     lk = result.clustering.linkages[linkage]
     k = lk.best_k if k is None else k
@@ -892,7 +869,7 @@ def plot_cosine_heatmap(result: GeometryResult, path: str | os.PathLike, *,
     mat = result.cosine[np.ix_(order, order)]
     names = [result.names[i] for i in order]
     side = max(5.0, 0.62 * n + 3.0)
-    fig = _new_figure((side + 1.2, side))
+    fig = new_figure((side + 1.2, side))
     ax = fig.add_subplot(1, 1, 1)
     norm = TwoSlopeNorm(vmin=-1.0, vcenter=0.0, vmax=1.0)
     im = ax.imshow(mat, cmap="RdBu_r", norm=norm, interpolation="nearest")
@@ -909,7 +886,7 @@ def plot_cosine_heatmap(result: GeometryResult, path: str | os.PathLike, *,
     title = f"Cosine similarity of refusal directions ({linkage} linkage order)"
     if labels is not None:
         ordered = [labels[i] for i in order]
-        colours = _palette(max(labels) + 1)
+        colours = palette(max(labels) + 1)
         for tick, lab in zip(ax.get_xticklabels(), ordered):
             tick.set_color(colours[lab])
         for tick, lab in zip(ax.get_yticklabels(), ordered):
@@ -924,7 +901,7 @@ def plot_cosine_heatmap(result: GeometryResult, path: str | os.PathLike, *,
     ax.set_title(title, fontsize=10)
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     cbar.set_label("cosine similarity")
-    return _save_png(fig, path)
+    return save_png(fig, path)
 
 
 def _rect(start: float, size: int, ax):
@@ -944,9 +921,9 @@ def plot_dendrogram(result: GeometryResult, path: str | os.PathLike, linkage: st
     n = len(result.names)
     z = lk.linkage
     labels = _plot_labels(result, k, linkage)
-    fig = _new_figure((8.5, max(3.0, 0.45 * n + 1.5)))
+    fig = new_figure((8.5, max(3.0, 0.45 * n + 1.5)))
     ax = fig.add_subplot(1, 1, 1)
-    colours = _palette(max(labels) + 1) if labels is not None else None
+    colours = palette(max(labels) + 1) if labels is not None else None
     from matplotlib.colors import to_hex
 
     leaf_sets: dict[int, set[int]] = {i: {i} for i in range(n)}
@@ -977,7 +954,7 @@ def plot_dendrogram(result: GeometryResult, path: str | os.PathLike, linkage: st
         ax.set_title(f"{linkage} linkage on 1 - cosine", fontsize=10)
     ax.set_xlabel("distance (1 - cosine)")
     ax.invert_yaxis()  # first leaf at the top, as in the heatmap
-    return _save_png(fig, path)
+    return save_png(fig, path)
 
 
 def plot_mds(result: GeometryResult, path: str | os.PathLike, *, k: int | None = None) -> Path:
@@ -989,12 +966,12 @@ def plot_mds(result: GeometryResult, path: str | os.PathLike, *, k: int | None =
     span_y = float(np.ptp(coords[:, 1]))
     width = 9.0
     height = float(np.clip(width * (span_y + 0.3 * span_x) / (1.75 * span_x), 3.5, 9.0))
-    fig = _new_figure((width, height))
+    fig = new_figure((width, height))
     ax = fig.add_subplot(1, 1, 1)
     if labels is None:
         ax.scatter(coords[:, 0], coords[:, 1], s=60, color="#444444", zorder=3)
     else:
-        colours = _palette(max(labels) + 1)
+        colours = palette(max(labels) + 1)
         for c in range(max(labels) + 1):
             idx = [i for i in range(n) if labels[i] == c]
             ax.scatter(coords[idx, 0], coords[idx, 1], s=70, color=colours[c], zorder=3,
@@ -1012,7 +989,7 @@ def plot_mds(result: GeometryResult, path: str | os.PathLike, *, k: int | None =
     kk = None if labels is None else max(labels) + 1
     ax.set_title(f"MDS of 1 - cosine (stress-1 {result.mds_stress:.3f})"
                  + (f", coloured by k={kk} clusters" if kk else ""), fontsize=10)
-    return _save_png(fig, path)
+    return save_png(fig, path)
 
 
 def _place_labels(fig, ax, coords: np.ndarray, names: Sequence[str]) -> None:

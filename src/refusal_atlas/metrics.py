@@ -27,6 +27,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .figures import new_figure, palette, save_png
+
 GROUPS = ("HR", "HC", "BR", "BC")
 
 RATE_DEFINITIONS = {
@@ -506,34 +508,6 @@ def _r(x: float | None) -> float | None:
 # Figures
 
 
-_DPI = 120
-
-
-def _new_figure(figsize: tuple[float, float]):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=_DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path: str | os.PathLike) -> Path:
-    from .artifacts import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
-    return path
-
-
-def _palette(n: int) -> list:
-    from matplotlib import colormaps
-
-    base = list(colormaps["tab20" if n > 10 else "tab10"].colors)
-    return [base[i % len(base)] for i in range(n)]
-
-
 def _judge_title(judge: str | None) -> str:
     return f" (judge: {judge})" if judge else ""
 
@@ -544,9 +518,9 @@ def plot_dose_response(table: Sequence[Mapping[str, Any]], path: str | os.PathLi
     from matplotlib.lines import Line2D
 
     cs = curves(table)
-    fig = _new_figure((7.5, 4.8))
+    fig = new_figure((7.5, 4.8))
     ax = fig.add_subplot(1, 1, 1)
-    for colour, (label, rows) in zip(_palette(len(cs)), cs.items()):
+    for colour, (label, rows) in zip(palette(len(cs)), cs.items()):
         a = [r["alpha"] for r in rows]
         ax.plot(a, [_nan(r["rr"]) for r in rows], "-o", color=colour, label=label, ms=4)
         ax.plot(a, [_nan(r["orr"]) for r in rows], "--s", color=colour, ms=3, alpha=0.9)
@@ -560,16 +534,16 @@ def plot_dose_response(table: Sequence[Mapping[str, Any]], path: str | os.PathLi
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles + style, labels + [h.get_label() for h in style], fontsize=7,
               loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_tradeoff(table: Sequence[Mapping[str, Any]], path: str | os.PathLike, *,
                   gap: Mapping[str, Any] | None = None, judge: str | None = None) -> Path:
     """ORR against RR along each direction's alpha sweep; the largest gap is marked."""
     cs = curves(table)
-    fig = _new_figure((6.4, 5.0))
+    fig = new_figure((6.4, 5.0))
     ax = fig.add_subplot(1, 1, 1)
-    for colour, (label, rows) in zip(_palette(len(cs)), cs.items()):
+    for colour, (label, rows) in zip(palette(len(cs)), cs.items()):
         p = [(r["rr"], r["orr"], r["alpha"]) for r in rows if r["rr"] is not None
              and r["orr"] is not None]
         if not p:
@@ -595,13 +569,13 @@ def plot_tradeoff(table: Sequence[Mapping[str, Any]], path: str | os.PathLike, *
     ax.grid(alpha=0.3)
     ax.set_title("Trade-off along each direction" + _judge_title(judge))
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_ablation(table: Sequence[Mapping[str, Any]], path: str | os.PathLike, *,
                   baseline: Mapping[str, Any] | None = None) -> Path:
     """RR and ORR after ablating each direction (bars), baseline as horizontal lines."""
-    fig = _new_figure((max(5.0, 0.7 * len(table) + 2.5), 4.2))
+    fig = new_figure((max(5.0, 0.7 * len(table) + 2.5), 4.2))
     ax = fig.add_subplot(1, 1, 1)
     xs = list(range(len(table)))
     w = 0.38
@@ -620,7 +594,7 @@ def plot_ablation(table: Sequence[Mapping[str, Any]], path: str | os.PathLike, *
     ax.set_ylabel("rate")
     ax.set_title("Directional ablation")
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _nan(x: float | None, default: float = math.nan) -> float:

@@ -112,9 +112,7 @@ def run_style_stage(ctx, out_dir: Path, resuming: bool) -> dict:
 
 def plot_style_breakdown(summary: dict, path: Path) -> Path:
     """One horizontal stacked bar per direction: the share of each refusal style."""
-    from matplotlib.figure import Figure
-
-    from .artifacts import atomic_path
+    from .figures import new_figure, save_png
 
     by_direction = dict(summary["by_direction"])
     if summary.get("baseline", {}).get("n"):
@@ -122,7 +120,7 @@ def plot_style_breakdown(summary: dict, path: Path) -> Path:
     names = list(by_direction)
     colours = {"CAPABILITY": "#4c72b0", "SAFETY": "#c44e52", "UNDERSPEC": "#55a868",
                "GENERIC": "#8c8c8c", "NONREFUSAL": "#e5c494"}
-    fig = Figure(figsize=(8, 0.45 * max(len(names), 2) + 1.2))
+    fig = new_figure((8, 0.45 * max(len(names), 2) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     left = [0.0] * len(names)
     for style in STYLES:
@@ -138,9 +136,7 @@ def plot_style_breakdown(summary: dict, path: Path) -> Path:
     ax.invert_yaxis()
     ax.legend(ncol=5, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    return path
+    return save_png(fig, path)
 
 
 def _register() -> None:

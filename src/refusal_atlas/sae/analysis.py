@@ -37,6 +37,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from ..errors import UserError
+from ..figures import new_figure, save_png
 
 FORMAT = "refusal-atlas/sae-analysis"
 FORMAT_VERSION = 1
@@ -439,29 +440,11 @@ def latents_markdown(result: LatentAnalysis, *, max_core: int = 20, max_tail: in
 
 
 # --------------------------------------------------------------------------- figures
-def _figure(figsize: tuple[float, float]):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=120)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path: str | os.PathLike) -> Path:
-    from ..artifacts import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    return path
-
-
 def plot_popularity(result: LatentAnalysis, path: str | os.PathLike) -> Path:
     """Number of latents by popularity (how many splits' top-K hold them), one bar set per K;
     the core threshold is marked."""
     n = len(result.splits)
-    fig = _figure((max(5.0, 0.45 * n + 3), 3.8))
+    fig = new_figure((max(5.0, 0.45 * n + 3), 3.8))
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / len(result.ks)
     xs = list(range(1, n + 1))
@@ -478,7 +461,7 @@ def plot_popularity(result: LatentAnalysis, path: str | os.PathLike) -> Path:
     ax.set_yscale("symlog", linthresh=1)
     ax.set_title("SAE latent popularity: a shared core and a long tail")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_overlap(result: LatentAnalysis, k: int, path: str | os.PathLike) -> Path:
@@ -486,7 +469,7 @@ def plot_overlap(result: LatentAnalysis, k: int, path: str | os.PathLike) -> Pat
     inter = result.intersections[k]
     names, counts = inter["names"], inter["counts"]
     n = len(names)
-    fig = _figure((0.55 * n + 3, 0.5 * n + 2.2))
+    fig = new_figure((0.55 * n + 3, 0.5 * n + 2.2))
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(counts, cmap="viridis", vmin=0, vmax=max(1, k))
     for a in range(n):
@@ -499,7 +482,7 @@ def plot_overlap(result: LatentAnalysis, k: int, path: str | os.PathLike) -> Pat
     ax.set_yticklabels(names, fontsize=7)
     ax.set_title(f"Shared latents between splits' top-{k}")
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_core_scores(result: LatentAnalysis, path: str | os.PathLike, *, max_latents: int = 30
@@ -514,12 +497,12 @@ def plot_core_scores(result: LatentAnalysis, path: str | os.PathLike, *, max_lat
         if tail:
             tail_cols.append(tail[0])
     cols = cols + [j for j in tail_cols if j not in cols]
-    fig = _figure((max(5.0, 0.32 * len(cols) + 3.5), 0.4 * len(result.splits) + 2.2))
+    fig = new_figure((max(5.0, 0.32 * len(cols) + 3.5), 0.4 * len(result.splits) + 2.2))
     ax = fig.add_subplot(1, 1, 1)
     if not cols:
         ax.text(0.5, 0.5, "no core or tail latents", ha="center", va="center")
         ax.set_axis_off()
-        return _save(fig, path)
+        return save_png(fig, path)
     grid = [[result.latent_info[j]["score"].get(s, 0.0) for j in cols] for s in result.splits]
     im = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     n_core = len([j for j in cols if j in result.core[k]])
@@ -534,7 +517,7 @@ def plot_core_scores(result: LatentAnalysis, path: str | os.PathLike, *, max_lat
                   if 0 < n_core < len(cols) else "latent")
     ax.set_title("Latent score per split (HR firing share - BC firing share)")
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 __all__ = [

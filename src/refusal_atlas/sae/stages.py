@@ -267,9 +267,9 @@ def _describe_metrics(meta: Mapping[str, Any]) -> str:
 def _plot_training(history: Sequence[Mapping[str, float]], path: Path) -> None:
     if not history:
         return
-    from .analysis import _figure, _save
+    from ..figures import new_figure, save_png
 
-    fig = _figure((6.0, 3.4))
+    fig = new_figure((6.0, 3.4))
     ax = fig.add_subplot(1, 1, 1)
     steps = [h["step"] for h in history]
     ax.plot(steps, [h.get("fve", math.nan) for h in history], label="FVE (batch)")
@@ -279,7 +279,7 @@ def _plot_training(history: Sequence[Mapping[str, float]], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("SAE training")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def load_stage_sae(run_dir: str | Path, *, device: str = "cpu"):
@@ -808,9 +808,9 @@ def comparison_markdown(comparison: Mapping[str, Any], *, compact: bool = False)
 def plot_tradeoff_vs_directions(sae_metrics: Mapping[str, Any], dir_metrics: Mapping[str, Any],
                                 path: Path) -> Path:
     """ORR against RR: every direction's curve (grey) and every SAE latent-set curve (colour)."""
-    from .. import metrics as M
+    from ..figures import new_figure, palette, save_png
 
-    fig = M._new_figure((6.6, 5.0))
+    fig = new_figure((6.6, 5.0))
     ax = fig.add_subplot(1, 1, 1)
     first = True
     for label, c in _rates_by_curve(dir_metrics).items():
@@ -821,7 +821,7 @@ def plot_tradeoff_vs_directions(sae_metrics: Mapping[str, Any], dir_metrics: Map
                     label="directions" if first else None)
             first = False
     sae_curves = _rates_by_curve(sae_metrics)
-    for colour, (label, c) in zip(M._palette(len(sae_curves)), sae_curves.items()):
+    for colour, (label, c) in zip(palette(len(sae_curves)), sae_curves.items()):
         pts = [(v["rr"], v["orr"]) for _, v in sorted(c.items())
                if v["rr"] is not None and v["orr"] is not None]
         if pts:
@@ -834,7 +834,7 @@ def plot_tradeoff_vs_directions(sae_metrics: Mapping[str, Any], dir_metrics: Map
     ax.grid(alpha=0.3)
     ax.set_title("SAE latent steering vs direction steering")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return M._save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- registration
