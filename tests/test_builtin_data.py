@@ -252,12 +252,16 @@ def test_ids_unique_across_files():
         _fail_listing("duplicate ids", dupes)
 
 
-def test_benign_fields():
+def _benign_records() -> list[dict]:
     files, _ = _load()
     if BENIGN not in files:
         pytest.fail(f"{BENIGN}.jsonl is missing from {builtin_data_dir()}", pytrace=False)
+    return files[BENIGN]
+
+
+def test_benign_fields():
     bad = []
-    for rec in files[BENIGN]:
+    for rec in _benign_records():
         style = rec.get("style")
         if style not in BENIGN_STYLES:
             bad.append(f"{rec['_where']}: style {style!r} not in {sorted(BENIGN_STYLES)}")
@@ -289,10 +293,7 @@ def test_split_sizes():
 
 
 def test_benign_size():
-    files, _ = _load()
-    if BENIGN not in files:
-        pytest.fail(f"{BENIGN}.jsonl is missing from {builtin_data_dir()}", pytrace=False)
-    records = files[BENIGN]
+    records = _benign_records()
     n_xstest = sum(rec.get("style") == "xstest_safe" for rec in records)
     assert len(records) >= MIN_BENIGN_PROMPTS, (
         f"benign has {len(records)} prompts, need >= {MIN_BENIGN_PROMPTS}"

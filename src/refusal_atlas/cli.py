@@ -72,7 +72,7 @@ def _build_config(config: Path | None, preset: str | None, model: str | None, da
     put("model", "chat_template", chat_template)
     put("data", "suite", data)
     put("data", "data_dir", str(data_dir) if data_dir else None)
-    put("data", "splits", [s.strip() for s in splits.split(",") if s.strip()] if splits else None)
+    put("data", "splits", _csv(splits) if splits else None)
     put("activations", "layer", layer)
     put("activations", "position", position)
     if judge is not None:
@@ -263,7 +263,18 @@ def _judge_options(items: list[str] | None) -> dict[str, Any] | None:
 def _csv(text: str | None) -> list[str] | None:
     if text is None:
         return None
-    items = [t.strip() for t in text.split(",") if t.strip()]
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _int_list(text: str | None, what: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        items = [int(t) for t in text.replace(";", ",").split(",") if t.strip()]
+    except ValueError:
+        raise UserError(f"{what}: {text!r} is not a comma-separated list of integers") from None
+    if not items:
+        raise UserError(f"{what} is empty; give comma-separated integers")
     return items
 
 
@@ -349,13 +360,7 @@ def steer_command(
                          executor)
     extra[("steering", "alphas")] = parse_alphas(alphas)
     if layers is not None:
-        try:
-            extra[("steering", "layers")] = [int(x) for x in _csv(layers) or []] or None
-        except ValueError:
-            raise UserError(f"--layers: {layers!r} is not a comma-separated list of "
-                            "integers") from None
-        if extra[("steering", "layers")] is None:
-            raise UserError("--layers is empty; give comma-separated layer numbers")
+        extra[("steering", "layers")] = _int_list(layers, "--layers")
     cfg, run_dir = _sweep_run(["steering"], out, config, set_values, device, force, extra)
     _execute(["steering"], cfg, run_dir, force, dry_run)
     if dry_run:
@@ -501,18 +506,6 @@ SaeBatchOpt = Annotated[Optional[int], typer.Option(
     "--batch-size", help="Rows per generation batch (speed only).")]
 
 
-def _sae_int_list(text: str | None, what: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        items = [int(t) for t in text.replace(";", ",").split(",") if t.strip()]
-    except ValueError:
-        raise UserError(f"{what}: {text!r} is not a comma-separated list of integers") from None
-    if not items:
-        raise UserError(f"{what} is empty")
-    return items
-
-
 def _sae_run(targets: list[str], out: Path | None, config: Path | None, preset: str | None,
              model: str | None, data: str | None, device: str | None,
              set_values: list[str] | None, force: list[str] | None, dry_run: bool,
@@ -587,7 +580,7 @@ def sae_analyze_command(
     """
     from .progress import console
 
-    extra = {("sae", "top_k"): _sae_int_list(top_k, "--top-k"),
+    extra = {("sae", "top_k"): _int_list(top_k, "--top-k"),
              ("sae", "core_min_splits"): core_min_splits, ("sae", "core_k"): core_k,
              ("sae", "source"): source}
     run_dir, fresh = _sae_run(["sae_analysis"], out, config, None, None, None, device,
@@ -622,11 +615,9 @@ def sae_steer_command(
     from .sweeps import parse_alphas
 
     extra: dict = {("sae", "steer_alphas"): parse_alphas(alphas),
-                   ("sae", "steer_sets"): [s.strip() for s in sets.split(",") if s.strip()]
-                   if sets else None,
-                   ("sae", "steer_latents"): _sae_int_list(latents, "--latents"),
-                   ("sae", "steer_splits"): [s.strip() for s in splits.split(",") if s.strip()]
-                   if splits else None,
+                   ("sae", "steer_sets"): _csv(sets) if sets else None,
+                   ("sae", "steer_latents"): _int_list(latents, "--latents"),
+                   ("sae", "steer_splits"): _csv(splits) if splits else None,
                    ("sae", "steer_max_splits"): max_splits,
                    ("steering", "judge"): judge,
                    ("steering", "max_new_tokens"): max_new_tokens,
