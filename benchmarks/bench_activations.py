@@ -22,7 +22,7 @@ from refusal_atlas.models import DEFAULT_MODEL, load_model
 
 
 def _prompts(n: int) -> list[str]:
-    from refusal_atlas.suites import load_suite
+    from refusal_atlas.data import load_suite
 
     try:
         suite = load_suite("paper")

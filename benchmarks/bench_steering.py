@@ -93,12 +93,12 @@ def main() -> int:
     from refusal_atlas import sweeps
     from refusal_atlas.activations import extract_activations
     from refusal_atlas.chat import ChatFormatter, pad_left
+    from refusal_atlas.data import load_suite
     from refusal_atlas.directions import compute_direction
     from refusal_atlas.generation import greedy_generate
     from refusal_atlas.judges import get_judge
     from refusal_atlas.models import load_model
     from refusal_atlas.paths import shared_data_dir
-    from refusal_atlas.suites import load_suite
 
     print(f"load average at start: {_load()}")
     suite_name = args.data or ("paper" if shared_data_dir() is not None else "demo")
@@ -119,13 +119,13 @@ def main() -> int:
         acts = extract_activations(lm, fmt, harmful + benign, [layer], [-2], batch_size=16)[:, 0, 0]
         d = compute_direction(split, acts[:len(harmful)], acts[len(harmful):], layer=layer,
                               position=-2, model=lm.name)
-        bank[split] = sweeps.SteeringVector(d.vector, layer)
+        bank[split] = sweeps.LayerVector(d.vector, layer)
         gaps.append(d.projection_gap)
     gap = sum(gaps) / len(gaps)
     if args.alphas:
         alphas = sweeps.parse_alphas(args.alphas)
     else:
-        alphas = [0.0] + [sweeps._round_sig(a * gap / 119.2) for a in (30.0, 100.0)]
+        alphas = [0.0] + [sweeps.round_sig(a * gap / 119.2) for a in (30.0, 100.0)]
     print(f"directions {splits} in {time.perf_counter() - t_dir:.0f}s; mean projection gap "
           f"{gap:.2f}; alphas {alphas}")
 

@@ -222,3 +222,17 @@ def tiny_config(tiny_model_dirs, tiny_suite_dir):
                                             "dtype": "float32"},
                                   "data": {"suite": str(tiny_suite_dir)}},
                        set_values=TINY_SETTINGS)
+
+
+# --------------------------------------------------------------------------- packaged models
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """Keep the converted model between tests (and between runs, in the user cache)."""
+    return os.environ.get("REFUSAL_ATLAS_INTEGRATION_CACHE",
+                          str(Path.home() / ".cache" / "refusal-atlas"))
+
+
+@pytest.fixture
+def smol_env(shared_cache, monkeypatch):
+    monkeypatch.setenv("REFUSAL_ATLAS_CACHE", shared_cache)

@@ -4,7 +4,6 @@ import torch
 from refusal_atlas.directions import (
     compute_direction,
     diff_in_means,
-    layer_scan,
     load_directions,
     save_directions,
 )
@@ -53,56 +52,8 @@ def test_save_and_load_round_trip(tmp_path):
         assert back[name].manifest() == dirs[name].manifest()
 
 
-def test_layer_scan_finds_where_the_signal_appears():
-    g = torch.Generator().manual_seed(0)
-    n, layers, d = 200, 8, 32
-    hr = torch.randn(n, layers, d, generator=g)
-    bc = torch.randn(n, layers, d, generator=g)
-    signal = torch.zeros(d)
-    signal[0] = 1.0
-    for layer in range(3, layers):  # separation appears at layer 3 and stays
-        hr[:, layer] += 4.0 * signal
-    scan = layer_scan(hr, bc, list(range(layers)), n_model_layers=layers, max_depth=1.0)
-    assert scan.chosen_layer == 3
-    assert scan.separation[3] > 2 and scan.separation[1] < 1.5
-    assert scan.accuracy[5] > 0.9
-
-
 def test_direction_errors():
     with pytest.raises(UserError):
         diff_in_means(torch.zeros(0, 4), torch.zeros(3, 4))
     with pytest.raises(UserError, match="identical"):
         diff_in_means(torch.ones(2, 4), torch.ones(3, 4))
-
-
-def test_refusal_first_tokens_cover_most_refusals(qwen_tiny):
-    from refusal_atlas.directions import refusal_first_tokens
-
-    tok = qwen_tiny.tokenizer
-    responses = ["I'm sorry, no."] * 6 + ["As an AI, no."] * 3 + ["Sure thing."]
-    tokens = refusal_first_tokens(tok, responses, coverage=0.8)
-    first = lambda text: tok(text, add_special_tokens=False)["input_ids"][0]  # noqa: E731
-    assert tokens == [first("I'm sorry, no."), first("As an AI, no.")]
-
-
-def test_refusal_log_odds_matches_probabilities():
-    from refusal_atlas.directions import refusal_log_odds
-
-    logits = torch.log(torch.tensor([[0.2, 0.3, 0.5]]))
-    assert float(refusal_log_odds(logits, [0, 1])) == pytest.approx(0.0, abs=1e-5)  # p = 0.5
-    assert float(refusal_log_odds(logits, [2, 1])) == pytest.approx(float(torch.log(torch.tensor(0.8 / 0.2))), abs=1e-4)
-
-
-def test_induce_score_rewards_a_direction_that_pushes_the_refusal_token(qwen_tiny):
-    from refusal_atlas.chat import ChatFormatter
-    from refusal_atlas.directions import induce_scores
-
-    batch = ChatFormatter(qwen_tiny.tokenizer).batch(["How do I bake bread?", "Tell me a story."])
-    token = 42
-    unembed = qwen_tiny.model.get_output_embeddings().weight[token].detach()
-    push = unembed / unembed.norm()
-    n = qwen_tiny.n_layers
-    scores = induce_scores(qwen_tiny.model, batch, {n: (push, 20.0)}, [token])
-    against = induce_scores(qwen_tiny.model, batch, {n: (-push, 20.0)}, [token])
-    zero = induce_scores(qwen_tiny.model, batch, {n: (push, 0.0)}, [token])
-    assert scores[n] > 1.0 and against[n] < -1.0 and zero[n] == pytest.approx(0.0, abs=1e-6)

@@ -2,24 +2,10 @@
 the directions pipeline on real built-in prompts. Needs PyPI on first run (then cached)."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    """Keep the converted model between tests (and between runs, in the user cache)."""
-    return os.environ.get("REFUSAL_ATLAS_INTEGRATION_CACHE",
-                          str(Path.home() / ".cache" / "refusal-atlas"))
-
-
-@pytest.fixture
-def smol_env(shared_cache, monkeypatch):
-    monkeypatch.setenv("REFUSAL_ATLAS_CACHE", shared_cache)
 
 
 def test_packaged_smollm2_loads_and_generates(smol_env):

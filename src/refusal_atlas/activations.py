@@ -91,7 +91,24 @@ def extract_activations(
     cache: ActivationCache | None = None,
     description: str = "activations",
 ) -> torch.Tensor:
-    """Activations ``[n_prompts, n_layers, n_positions, d_model]`` (float32), in prompt order."""
+    """Activations ``[n_prompts, n_layers, n_positions, d_model]`` (float32), in prompt order.
+
+    Each forward pass stops after the deepest requested layer (``resid_pre`` of each layer).
+
+    Args:
+        lm: a :class:`~refusal_atlas.models.LoadedModel`.
+        formatter: how prompts are chat-formatted.
+        prompts: user messages.
+        layers: ``resid_pre`` layers (Hugging Face block indices).
+        positions: token positions from the end of each formatted prompt.
+        batch_size: prompts per forward pass (speed only).
+        cache: an :class:`ActivationCache` to read from and fill (optional).
+
+    Example:
+        >>> acts = extract_activations(lm, ChatFormatter(lm.tokenizer), ["Hi"], [6, 12])  # doctest: +SKIP
+        >>> acts.shape  # doctest: +SKIP
+        torch.Size([1, 2, 1, 896])
+    """
     layers = [int(layer) for layer in layers]
     positions = [int(p) for p in positions]
     encoded = [formatter.encode(p) for p in prompts]
@@ -158,20 +175,3 @@ def load_activation_table(path: Path) -> tuple[list[str], torch.Tensor, dict]:
         meta = fh.metadata() or {}
         acts = fh.get_tensor("acts")
     return json.loads(meta["ids"]), acts, meta
-
-
-def run_activations_stage(ctx, out_dir: Path, resuming: bool) -> dict:
-    """Activations at the chosen (layer, position) for every labelled prompt of the suite."""
-    from .labels import load_label_records
-
-    layer, position = ctx.layer, ctx.config.activations.position
-    labelled = {r.prompt_id for r in load_label_records(ctx.stage_dir("labels"))
-                if r.label is not None}
-    prompts = [p for p in ctx.suite.all_prompts() if p.id in labelled]
-    acts = extract_activations(ctx.lm, ctx.formatter, [p.text for p in prompts], [layer],
-                               [position], batch_size=ctx.config.activations.batch_size,
-                               cache=ctx.activation_cache, description=f"activations L{layer}")
-    save_activation_table(out_dir / "acts.safetensors", [p.id for p in prompts], acts[:, 0, 0],
-                          layer=layer, position=position)
-    return {"layer": layer, "position": position, "n_prompts": len(prompts),
-            "d_model": int(acts.shape[-1])}

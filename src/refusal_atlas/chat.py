@@ -42,7 +42,19 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 class ChatFormatter:
-    """Turns raw prompts into token ids the way every refusal-atlas stage sees them."""
+    """Turns raw prompts into token ids the way every refusal-atlas stage sees them: the
+    model's chat template with the generation prompt, cut from the front to ``max_tokens``
+    so the template's end (where position -2 reads) is always kept.
+
+    Args:
+        tokenizer: a tokenizer with a chat template.
+        max_tokens: the most tokens a formatted prompt keeps.
+        system_prompt: an optional system message before every prompt.
+
+    Example:
+        >>> fmt = ChatFormatter(lm.tokenizer)  # doctest: +SKIP
+        >>> batch = fmt.batch(["How do I bake bread?", "Hi"])  # doctest: +SKIP
+    """
 
     def __init__(self, tokenizer, *, max_tokens: int = 128, system_prompt: str | None = None):
         if max_tokens < 2:

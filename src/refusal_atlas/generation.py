@@ -129,9 +129,28 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def generate(lm, prompts: Sequence[str], *, formatter: ChatFormatter, max_new_tokens: int = 64,
-             batch_size: int = 32, description: str = "generate") -> GenerationResult:
-    """Plain (unsteered) greedy generation for a list of prompts, in input order."""
+def generate(lm, prompts: Sequence[str], *, formatter: ChatFormatter | None = None,
+             max_new_tokens: int = 64, batch_size: int = 32,
+             description: str = "generate") -> GenerationResult:
+    """Greedy, KV-cached, batched generation for a list of prompts, in input order. Any
+    hooks active on the model (``direction.steer``, ``direction.ablate``) apply.
+
+    Args:
+        lm: a :class:`~refusal_atlas.models.LoadedModel`.
+        prompts: user messages; each is chat-formatted by ``formatter``.
+        formatter: default: the model's chat template, prompts cut to 128 tokens.
+        max_new_tokens: the most tokens generated per prompt (stops earlier at EOS).
+        batch_size: prompts per batch (speed only).
+
+    Returns:
+        :class:`GenerationResult` with ``texts`` and ``token_ids``.
+
+    Example:
+        >>> import refusal_atlas as ra
+        >>> lm = ra.load_model("smollm2-135m-instruct")  # doctest: +SKIP
+        >>> ra.generate(lm, ["How do I bake bread?"], max_new_tokens=32).texts  # doctest: +SKIP
+    """
+    formatter = formatter or ChatFormatter(lm.tokenizer)
     stop = stop_token_ids(lm.model, lm.tokenizer)
     encoded = [formatter.encode(p) for p in prompts]
     results: list[list[int]] = [[] for _ in prompts]

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
+from .chat import position_ids_from_mask
 from .errors import UserError
 
 # ---------------------------------------------------------------------------
@@ -253,8 +254,6 @@ def capture_resid_pre(model: nn.Module, layers: Sequence[int],
 def run_capture(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 layers: Sequence[int], positions: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
     """One forward pass that stops after the deepest requested layer; returns ``{layer: acts}``."""
-    from .chat import position_ids_from_mask
-
     with capture_resid_pre(model, layers, positions, stop=True) as capture:
         try:
             model(input_ids=input_ids, attention_mask=attention_mask,

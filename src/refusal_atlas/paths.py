@@ -29,4 +29,5 @@ def shared_data_dir() -> Path | None:
 
 
 def builtin_data_dir() -> Path:
-    return Path(__file__).resolve().parent / "builtin_data"
+    """The built-in demo prompts, shipped inside the package (``data/builtin/``)."""
+    return Path(__file__).resolve().parent / "data" / "builtin"

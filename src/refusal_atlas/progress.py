@@ -71,3 +71,9 @@ def progress_bar(description: str, total: float | None, unit: str = "it") -> Ite
     with progress:
         task_id = progress.add_task(description, total=total, unit=unit)
         yield _Bar(progress, task_id, unit)
+
+
+def warn(warnings: list[str]) -> None:
+    """Print each warning on its own line, in the one warning style."""
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")

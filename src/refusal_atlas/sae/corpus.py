@@ -11,7 +11,7 @@ What goes in (all read at ``resid_pre`` of one layer, the SAE's hook point):
   ``responses.jsonl``), teacher-forced after their prompt; only the response positions
   are new rows (the prompt positions of that sequence are the prompt rows above, computed
   in the same forward pass).
-* **file rows**: user text files (``sae.corpus_files``): ``.txt``/``.md`` read as one
+* **file rows**: user text files (``sae.corpus.files``): ``.txt``/``.md`` read as one
   document each, ``.jsonl``/``.json`` as one document per row (``text``, ``prompt`` or
   ``content`` field, plus ``response`` if present); raw text, no chat template, cut into
   windows of ``chunk_tokens`` tokens, every position kept.
@@ -47,7 +47,11 @@ from typing import Any, Sequence
 
 import torch
 
+from ..activations import extract_activations
+from ..chat import pad_left
 from ..errors import UserError
+from ..generation import length_sorted_batches
+from ..hooks import run_capture
 from ..progress import progress_bar
 
 SOURCES = ("prompt", "response", "file", "position")
@@ -221,10 +225,6 @@ def _capture_rows(lm, formatter, sequences: Sequence[_Sequence], layer: int, bat
                   description: str) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
     """Run ``sequences`` to ``layer``; returns per-sequence kept rows, their source codes and
     the number of (unpadded) tokens processed. Output lists follow the input order."""
-    from ..chat import pad_left
-    from ..generation import length_sorted_batches
-    from ..hooks import run_capture
-
     rows: list[torch.Tensor | None] = [None] * len(sequences)
     codes: list[torch.Tensor | None] = [None] * len(sequences)
     tokens = 0
@@ -263,8 +263,6 @@ def collect_corpus(lm, formatter, prompts: Sequence[CorpusPrompt], config: Corpu
     :class:`~refusal_atlas.activations.ActivationCache` for the position rows (the
     activations stage has usually computed them already).
     """
-    from ..activations import extract_activations
-
     config.validate()
     start_time = time.perf_counter()
     n_layers = int(lm.model.config.num_hidden_layers)

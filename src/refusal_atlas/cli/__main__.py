@@ -1,0 +1,7 @@
+"""``python -m refusal_atlas.cli``."""
+
+import sys
+
+from .app import main
+
+sys.exit(main())

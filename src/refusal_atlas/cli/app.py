@@ -1,0 +1,67 @@
+"""The ``refusal-atlas`` command line: every command, registered here in one place.
+
+Every stage command runs the stages it needs in one run folder and skips what is already
+done, so ``refusal-atlas directions`` after ``refusal-atlas label`` only does the rest.
+"""
+
+from __future__ import annotations
+
+import click
+import typer
+
+from ..errors import UserError
+from ..progress import console
+from . import run, sae, sweeps
+
+app = typer.Typer(
+    name="refusal-atlas",
+    help=(
+        "Map how a chat model refuses: per-category refusal directions, their geometry, "
+        "steering/ablation trade-offs, SAE latents and one report.\n\n"
+        "Start with `refusal-atlas run` (the default model and built-in demo data), or "
+        "`refusal-atlas directions --model M --data D --out RUN_DIR`."
+    ),
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+sae_app = typer.Typer(
+    name="sae", no_args_is_help=True,
+    help="SAE analysis over a run folder: train (or load) an SAE, find the latents that carry "
+         "refusal in each split (shared core, long tail), and steer with them.")
+
+app.command("run")(run.run_command)
+for _name, (_targets, _help) in run.STAGE_COMMANDS.items():
+    app.command(_name)(run.stage_command(_targets, _help))
+app.command("models")(run.models_command)
+app.command("suites")(run.suites_command)
+app.command("fetch-model")(run.fetch_model_command)
+app.command("steer")(sweeps.steer_command)
+app.command("ablate")(sweeps.ablate_command)
+app.command("rejudge")(sweeps.rejudge_command)
+sae_app.command("train")(sae.sae_train_command)
+sae_app.command("analyze")(sae.sae_analyze_command)
+sae_app.command("steer")(sae.sae_steer_command)
+app.add_typer(sae_app, name="sae")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error is one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: re-run the same command to resume")
+        return 130
+    except click.exceptions.Abort:
+        console.print("[yellow]aborted[/yellow]")
+        return 130
+    except click.ClickException as exc:  # usage errors carry their own exit code
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0

@@ -1,0 +1,100 @@
+"""Loading a config: preset <- file <- command-line options <- ``--set`` values, each layer
+migrated from older releases' keys, then validated (unknown keys and bad values are one
+line that names the key)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import yaml
+from pydantic import ValidationError
+
+from ..errors import UserError
+from .migrate import migrate_config
+from .presets import PRESET_DIR, list_presets
+from .run import RunConfig
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - parser errors differ per format
+        raise UserError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a config must be a mapping of sections")
+    return data
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _validate(data: dict[str, Any], origin: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{key}: {msg}")
+        raise UserError(f"invalid config ({origin}): " + "; ".join(problems)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``section.key=value`` with the value parsed as YAML (so 1, true, [1, 2] work)."""
+    if "=" not in text:
+        raise UserError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    path = [k for k in key.strip().split(".") if k]
+    if not path:
+        raise UserError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def load_config(path: str | Path | None = None, *, preset: str | None = None,
+                overrides: dict[str, Any] | None = None,
+                set_values: list[str] | None = None) -> RunConfig:
+    """preset (file's ``preset`` key, else ``demo``) <- file <- overrides <- ``--set`` values."""
+    file_data = _read_mapping(Path(path)) if path else {}
+    preset_name = preset or file_data.get("preset") or "demo"
+    if preset_name not in list_presets():
+        raise UserError(f"unknown preset {preset_name!r}; presets: {', '.join(list_presets())}")
+    data = migrate_config(_read_mapping(PRESET_DIR / f"{preset_name}.yaml"))
+    data = _merge(data, migrate_config(file_data))
+    data["preset"] = preset_name
+    if overrides:
+        data = _merge(data, migrate_config(overrides))
+    for item in set_values or []:
+        keys, value = parse_override(item)
+        nested: dict[str, Any] = {}
+        cursor = nested
+        for k in keys[:-1]:
+            cursor = cursor.setdefault(k, {})
+        cursor[keys[-1]] = value
+        data = _merge(data, migrate_config(nested))
+    origin = str(path) if path else f"preset {preset_name}"
+    return _validate(data, origin)

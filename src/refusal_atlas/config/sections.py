@@ -1,0 +1,153 @@
+"""The config sections of the stages that run before the SAE: model, data, labels, pools,
+activations, layer scan, geometry, steering; and style and report. Unknown keys are errors."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..judges import validate_judge_options
+from ..style import HFChatBackend, OpenAICompatBackend
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(_Section):
+    name: str = "qwen2.5-coder-0.5b-instruct"
+    """Packaged name, Hugging Face id, local folder or .gguf file."""
+    dtype: str = "auto"
+    device: str = "cpu"
+    trust_remote_code: bool = False
+    chat_template: str | None = None
+    system_prompt: str | None = None
+
+
+class DataSection(_Section):
+    suite: str = "demo"
+    """demo | paper | paper-raw | coconot-contrast | a file or folder of prompts."""
+    data_dir: str | None = None
+    splits: list[str] | None = None
+    limit: int | None = Field(None, ge=1)
+    """At most this many prompts per split and per benign pool (the first ones in source
+    order): for quick runs and tests."""
+
+
+class _JudgeChoice(_Section):
+    """A judge by name and its options, checked against the judge's own ``Settings``."""
+
+    judge: str = "substring"
+    judge_options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the chosen judge (see its ``Settings``: e.g. ``extra_phrases`` for
+    substring, ``backend`` / ``batch_size`` for wildguard)."""
+
+    @model_validator(mode="after")
+    def _judge_options_fit_the_judge(self):
+        # Early: a wrong judge name or option fails here, not after hours of generation.
+        validate_judge_options(self.judge, self.judge_options)
+        return self
+
+
+class LabelsSection(_JudgeChoice):
+    max_new_tokens: int = Field(64, ge=1)
+    batch_size: int = Field(32, ge=1)
+
+
+class PoolsSection(_Section):
+    n_hr: int = Field(32, ge=1)
+    n_bc: int = Field(32, ge=1)
+    seed: int = 123
+    test_per_group: int = Field(50, ge=0)
+    test_seed: int = 0
+    min_pool: int = Field(4, ge=2)
+    """A split with fewer HR (or BC) prompts than this gets no direction."""
+
+
+class ActivationsSection(_Section):
+    layer: int | None = None
+    """None: the model's preset layer, or the layer scan's choice."""
+    position: int = Field(-2, le=-1)
+    max_prompt_tokens: int = Field(128, ge=2)
+    batch_size: int = Field(32, ge=1)
+    cache_dir: str | None = None
+
+
+class LayerScanSection(_Section):
+    enabled: bool = True
+    method: Literal["causal", "separation"] = "causal"
+    """causal: the layer whose direction, added to benign prompts, most raises the refusal
+    log-odds of the first response token; separation: the earliest layer whose held-out
+    HR/BC separation reaches `plateau` of the best."""
+    max_depth: float = Field(0.8, gt=0, le=1)
+    plateau: float = Field(0.9, gt=0, le=1)
+    induce_fraction: float = Field(0.5, gt=0, le=1)
+    """causal: the earliest layer whose induce score reaches this fraction of the best."""
+    stride: int = Field(1, ge=1)
+
+
+class GeometrySection(_Section):
+    n_resamples: int = Field(100, ge=0)
+    ks: list[int] = Field(default_factory=lambda: [2, 3, 4, 5])
+    seed: int = 0
+
+
+class SteeringSection(_JudgeChoice):
+    alphas: list[float] | Literal["auto"] = "auto"
+    """Explicit alphas, or 'auto': the paper's {0,10,30,60,100} rescaled by the ratio of this
+    model's mean HR/BC projection gap to Gemma-2-9b-it's (about 119)."""
+    auto_reference_gap: float = 119.2
+    auto_alphas: list[float] = Field(default_factory=lambda: [0.0, 10.0, 30.0, 60.0, 100.0])
+    directions: list[str] | None = None
+    layers: list[int] | None = None
+    """resid_pre layers to steer at; None: each direction's own layer."""
+    ablation: bool = True
+    max_new_tokens: int = Field(64, ge=1)
+    batch_size: int = Field(32, ge=1)
+    prompts: str = "test_set"
+    """'test_set' (the controlled test set) or a labelled prompt file."""
+    executor: str = "local"
+
+
+class StyleSection(_Section):
+    """How steered refusals get their style: the rules, or an LLM on one of the chat
+    backends, each with its own settings (``style.hf``, ``style.openai``)."""
+
+    enabled: bool = True
+    classifier: Literal["rules", "llm"] = "rules"
+    backend: Literal["hf", "openai"] | None = None
+    """The LLM classifier's backend; None: ``openai`` when ``style.openai`` is set, else
+    ``hf``."""
+    hf: HFChatBackend.Settings | None = None
+    """A local Hugging Face chat model (``model_name_or_path``, ``device``, ``dtype``...)."""
+    openai: OpenAICompatBackend.Settings | None = None
+    """An OpenAI-compatible API (``base_url``, ``model``, ``api_key_env``...)."""
+    prompt_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_old_keys(cls, data: Any) -> Any:
+        return nest_style_keys(data) if isinstance(data, dict) else data
+
+
+def nest_style_keys(style: dict[str, Any]) -> dict[str, Any]:
+    """``style`` with the flat LLM keys of older configs (``llm_model``, ``endpoint``,
+    ``api_key_env``) moved into the backend section they configure."""
+    if not any(k in style for k in ("llm_model", "endpoint", "api_key_env")):
+        return style
+    out = {k: v for k, v in style.items() if k not in ("llm_model", "endpoint", "api_key_env")}
+    model, endpoint = style.get("llm_model"), style.get("endpoint")
+    if endpoint:
+        openai = {"base_url": endpoint, **({"model": model} if model else {})}
+        if "api_key_env" in style:
+            openai["api_key_env"] = style["api_key_env"]
+        out["openai"] = {**openai, **(out.get("openai") or {})}
+    elif model:
+        out["hf"] = {"model_name_or_path": model, **(out.get("hf") or {})}
+    return out
+
+
+class ReportSection(_Section):
+    samples_per_condition: int = Field(4, ge=0)
+    title: str | None = None

@@ -1,0 +1,106 @@
+"""A run folder: one sub-folder per stage, each with completion markers.
+
+``<stage>/_started.json`` records the fingerprint a stage began under; ``_done.json``
+records that it finished (fingerprint, completion id, time taken, summary). A stage is
+done when ``_done.json`` exists and its fingerprint matches what the current config and
+upstream completions produce. A stage found started under another fingerprint has its
+folder cleared before it runs again; one started under the same fingerprint resumes
+(stages keep per-unit progress in their own folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import read_json, write_json
+
+
+def fingerprint(settings: Any, upstream: dict[str, str | None]) -> str:
+    payload = json.dumps({"settings": settings, "upstream": upstream}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class RunFolder:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def done_marker(self, stage: str) -> dict | None:
+        path = self.dir(stage) / "_done.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+
+    def is_done(self, stage: str, fp: str) -> bool:
+        marker = self.done_marker(stage)
+        return marker is not None and marker.get("fingerprint") == fp
+
+    def completion_id(self, stage: str) -> str | None:
+        marker = self.done_marker(stage)
+        return marker.get("completion_id") if marker else None
+
+    def started_fingerprint(self, stage: str) -> str | None:
+        path = self.dir(stage) / "_started.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text()).get("fingerprint")
+        except json.JSONDecodeError:
+            return None
+
+    def begin(self, stage: str, fp: str) -> tuple[Path, bool]:
+        """Prepare the stage folder; returns (folder, resuming)."""
+        folder = self.dir(stage)
+        resuming = self.started_fingerprint(stage) == fp and self.done_marker(stage) is None
+        if folder.exists() and not resuming:
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not resuming:
+            write_json(folder / "_started.json", {"fingerprint": fp, "started_at": _now()})
+        return folder, resuming
+
+    def finish(self, stage: str, fp: str, summary: dict, seconds: float) -> dict:
+        marker = {"fingerprint": fp, "completion_id": uuid.uuid4().hex[:12],
+                  "finished_at": _now(), "seconds": round(seconds, 2), "summary": summary}
+        write_json(self.dir(stage) / "_done.json", marker)
+        return marker
+
+    def invalidate(self, stage: str) -> None:
+        for name in ("_done.json",):
+            path = self.dir(stage) / name
+            if path.exists():
+                path.unlink()
+
+    def timings(self) -> dict[str, float]:
+        out = {}
+        for marker_path in sorted(self.root.glob("*/_done.json")):
+            try:
+                out[marker_path.parent.name] = float(read_json(marker_path).get("seconds", 0.0))
+            except Exception:  # noqa: BLE001
+                continue
+        return out
+
+
+class Timer:
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

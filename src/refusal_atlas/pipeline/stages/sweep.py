@@ -1,0 +1,91 @@
+"""The one runner every sweep stage shares (direction steering, ablation, SAE latents).
+
+A sweep stage builds its vectors and conditions; this module supplies the prompts (the
+controlled test set or a labelled file), the judge, the sweep engine, ``conditions.json``,
+``metrics.json`` with the trade-off gap's uncertainty, and the figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ...artifacts import write_json
+from ...metrics import compact_summary
+from ...plots.sweeps import plot_ablation, plot_dose_response, plot_tradeoff
+from ...sweeps import (
+    controlled_test_prompts,
+    file_prompts,
+    get_executor,
+    run_sweep,
+    select_directions,
+    sweep_metrics,
+)
+from ..inputs import load_label_records, load_test_set, run_directions
+from ..stage import file_setting
+
+
+def sweep_prompts(ctx) -> list:
+    """The prompts every sweep of a run uses: the controlled test set, or a labelled file."""
+    setting = ctx.config.steering.prompts
+    if setting == "test_set":
+        return controlled_test_prompts(ctx.suite, load_test_set(ctx.stage_dir("test_set")))
+    labels = {r.prompt_id: r.label for r in load_label_records(ctx.stage_dir("labels"))}
+    return file_prompts(setting, ctx.suite, labels)
+
+
+def prompts_setting(value: str) -> dict:
+    """Fingerprint input for ``steering.prompts``: a prompt file counts by its content."""
+    if value == "test_set":
+        return {"prompts": value}
+    return {"prompts": value, "sha256": file_setting(value)}
+
+
+def chosen_directions(ctx) -> dict[str, Any]:
+    """The run's directions, narrowed to ``steering.directions``."""
+    return select_directions(run_directions(ctx), ctx.config.steering.directions)
+
+
+def run_sweep_stage(ctx, out_dir: Path, vectors: Mapping[str, Any], conditions: Sequence,
+                    *, alpha_info: dict | None, description: str, ablation: bool = False,
+                    record: Mapping[str, Any] | None = None) -> dict:
+    """Generate, judge and measure ``conditions`` over the run's sweep prompts.
+
+    Writes ``conditions.json`` (with ``record`` merged in), ``results.jsonl`` (resumable),
+    ``metrics.json`` and the figures; returns the full metrics summary.
+    """
+    st = ctx.config.steering
+    prompts = sweep_prompts(ctx)
+    judge = ctx.judge(st.judge, st.judge_options)
+    write_json(out_dir / "conditions.json",
+               {"conditions": [c.to_dict() for c in conditions], "alphas": alpha_info,
+                **(record or {}), "n_prompts": len(prompts), "prompts": st.prompts,
+                "max_new_tokens": st.max_new_tokens, "judge": judge.name})
+    result = run_sweep(ctx.lm, ctx.formatter, prompts, conditions, vectors, out_dir,
+                       max_new_tokens=st.max_new_tokens, batch_size=st.batch_size, judge=judge,
+                       executor=get_executor(st.executor), description=description)
+    summary = sweep_metrics(result.rows, judge, alphas=alpha_info)
+    summary["sweep"] = result.stats
+    write_json(out_dir / "metrics.json", summary)
+    if ablation:
+        plot_ablation(summary["ablation"], out_dir / "ablation.png",
+                      baseline=summary["conditions"].get("baseline"))
+    else:
+        plot_dose_response(summary["dose_response"], out_dir / "dose_response.png",
+                           judge=judge.name)
+        plot_tradeoff(summary["dose_response"], out_dir / "tradeoff.png",
+                      gap=summary["tradeoff_gap"], judge=judge.name)
+    return summary
+
+
+def one_line(summary: dict, ablation: bool) -> str:
+    """The sweep's result in one line for the terminal."""
+    gap = summary.get("tradeoff_gap") or {}
+    if ablation or gap.get("value") is None:
+        return f"{summary['n_conditions']} conditions, {summary['n_rows']} rows judged"
+    return (f"trade-off gap (max |ΔORR| at matched RR): {gap['value']:.3f} "
+            f"({' vs '.join(gap['pair'])} at RR={gap['at_rr']:.2f})")
+
+
+__all__ = ["chosen_directions", "compact_summary", "one_line", "prompts_setting",
+           "run_sweep_stage", "sweep_prompts"]

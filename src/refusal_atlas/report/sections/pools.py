@@ -1,0 +1,38 @@
+"""The ``pools`` section: HR/HC/BR/BC counts per pool, the judge and the test set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from .common import not_run, read_json_or_none
+
+__all__ = ["pools_section"]
+
+
+def pools_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
+    """HR/HC/BR/BC per pool, the labelling judge, the test set and pool warnings.
+
+    Args:
+        run_dir: the run folder.
+        states: each stage's state; a stage that is not done gives
+            ``{available: False, reason: "not run: ..."}``.
+    """
+    reason = not_run(states, "labels", "pools", "test_set")
+    if reason:
+        return {"available": False, "reason": reason}
+    rows = read_json_or_none(run_dir / "test_set" / "pool_report.json") or []
+    counts = read_json_or_none(run_dir / "labels" / "counts.json") or {}
+    test_set = read_json_or_none(run_dir / "test_set" / "test_set.json") or {}
+    done = states["pools"].get("summary") or {}
+    return {
+        "available": True, "rows": rows,
+        "judge": counts.get("judge"), "approximate": counts.get("approximate_judge"),
+        "parse_errors": counts.get("judge_parse_errors"),
+        "test_set": {g: len(v) for g, v in (test_set.get("groups") or {}).items()},
+        "test_seed": test_set.get("seed"),
+        "splits_with_direction": done.get("splits_with_direction"),
+        "warnings": done.get("warnings") or [],
+        "sources": ["test_set/pool_report.json", "labels/counts.json", "test_set/test_set.json",
+                    "pools/_done.json"],
+    }
