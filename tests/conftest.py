@@ -8,6 +8,7 @@ so formatting, padding and position logic are exercised as on the real models.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,42 @@ def shared_cache(tmp_path_factory):
 @pytest.fixture
 def smol_env(shared_cache, monkeypatch):
     monkeypatch.setenv("REFUSAL_ATLAS_CACHE", shared_cache)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+@contextmanager
+def one_torch_thread():
+    """Tiny models run ~50x faster on one thread than on two when the CPU is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def folder_state(folder: Path) -> dict:
+    """Every file under ``folder`` with its sha256 (and every folder, as None): equal states
+    prove a command left the folder exactly as it was."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest()
+                                         if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def cli_refuses(argv, capsys, *messages) -> str:
+    """Run the command line: exit 2 and one ``error:`` line (no traceback) holding one of
+    ``messages`` (case-insensitive). Returns that line."""
+    from refusal_atlas.cli import main
+
+    capsys.readouterr()
+    code = main(argv)
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert code == 2, text
+    assert "Traceback" not in text
+    assert len(text.splitlines()) == 1 and text.startswith("error:"), text
+    assert any(m.lower() in text.lower() for m in messages), text
+    return text

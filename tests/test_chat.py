@@ -79,3 +79,53 @@ def test_model_without_chat_template_is_a_clear_error(tiny_model_dirs, tmp_path)
     # ... and a template passed by the user makes it usable
     lm = load_model(str(folder), dtype="float32", chat_template=FAMILIES["llama"]["template"])
     assert ChatFormatter(lm.tokenizer).format("x").endswith("<|end_header_id|>\n\n")
+
+
+# --------------------------------------------------------------------------- --chat-template
+# Issue 10: `--chat-template missing.jinja` used the path string itself as the template, so
+# every prompt became the text "missing.jinja" (garbage responses, exit 0).
+
+
+def test_chat_template_value_that_names_a_missing_file_is_an_error(tmp_path, monkeypatch):
+    from refusal_atlas.chat import read_chat_template
+
+    monkeypatch.chdir(tmp_path)
+    for value in ("missing.jinja", "missing.j2", "missing.txt", "templates/chatml",
+                  str(tmp_path / "nope")):
+        with pytest.raises(UserError, match="does not exist") as err:
+            read_chat_template(value)
+        assert "\n" not in str(err.value) and value.split("/")[-1] in str(err.value)
+    (tmp_path / "folder.jinja").mkdir()
+    with pytest.raises(UserError, match="is a folder"):
+        read_chat_template("folder.jinja")
+    with pytest.raises(UserError, match="neither a file nor a Jinja template"):
+        read_chat_template("chatml")
+
+
+def test_chat_template_file_is_read_and_literal_is_kept(tmp_path):
+    from refusal_atlas.chat import read_chat_template
+
+    template = FAMILIES["llama"]["template"]
+    path = tmp_path / "t.jinja"
+    path.write_text(template, encoding="utf-8")
+    assert read_chat_template(str(path)) == template
+    assert read_chat_template(template) == template
+    assert read_chat_template("{{ messages }}") == "{{ messages }}"
+    bad = tmp_path / "latin1.jinja"
+    bad.write_bytes("{{ 'caf\xe9' }}".encode("latin-1"))
+    with pytest.raises(UserError, match="not UTF-8") as err:
+        read_chat_template(str(bad))
+    assert "\n" not in str(err.value)
+
+
+def test_load_model_refuses_a_missing_chat_template_file_before_loading(tiny_model_dirs,
+                                                                        tmp_path, monkeypatch):
+    from refusal_atlas import models
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr(models, "load_causal_lm", no_load)
+    with pytest.raises(UserError, match=r"chat template file .*missing\.jinja does not exist"):
+        models.load_model(str(tiny_model_dirs["llama"]), dtype="float32",
+                          chat_template=str(tmp_path / "missing.jinja"))

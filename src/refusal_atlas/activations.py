@@ -20,11 +20,11 @@ from typing import Sequence
 import torch
 from safetensors import safe_open
 
-from .artifacts import write_tensors
+from .artifacts import read_tensor_file, unreadable, write_tensors
 from .chat import ChatFormatter, pad_left, resolve_position
 from .generation import length_sorted_batches
 from .hooks import run_capture
-from .paths import cache_dir
+from .paths import writable_cache_dir, writable_dir
 from .progress import progress_bar
 
 
@@ -32,7 +32,10 @@ class ActivationCache:
     """On-disk activations for one model, one folder per (layer, position)."""
 
     def __init__(self, root: str | Path | None, model_key: str):
-        self.root = Path(root) if root is not None else cache_dir() / "activations"
+        self.root = (writable_dir(Path(root).expanduser(), "the activation cache "
+                                  "(activations.cache_dir)",
+                                  "set activations.cache_dir to a writable folder")
+                     if root is not None else writable_cache_dir() / "activations")
         self.model_dir = self.root / model_key
         self._index: dict[tuple[int, int], dict[str, tuple[Path, int]]] = {}
 
@@ -171,7 +174,8 @@ def save_activation_table(path: Path, ids: Sequence[str], acts: torch.Tensor, *,
 
 
 def load_activation_table(path: Path) -> tuple[list[str], torch.Tensor, dict]:
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
-        acts = fh.get_tensor("acts")
-    return json.loads(meta["ids"]), acts, meta
+    """``(prompt ids, [n, d] activations, metadata)`` of :func:`save_activation_table`."""
+    tensors, meta = read_tensor_file(path)
+    if "acts" not in tensors or "ids" not in meta:
+        raise unreadable(path, "not an activation table")
+    return json.loads(meta["ids"]), tensors["acts"], meta

@@ -7,6 +7,7 @@ whatever it finds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -15,9 +16,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from .errors import UserError
+
+STAGE_MARKERS = ("_started.json", "_done.json")
+"""Files that mark a run folder's stage folder; they let an unreadable artifact's error
+name the ``--force`` that rewrites it, without this module knowing the pipeline."""
 
 
 @contextmanager
@@ -44,14 +50,24 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return Path(path)
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike, expect: type | None = None) -> Any:
+    """A JSON file's content; with ``expect`` (e.g. ``dict``), content of another type is
+    unreadable too (a file overwritten with other valid JSON)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise UserError(f"file not found: {path}") from None
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise unreadable(path, f"not valid JSON: line {exc.lineno}, column {exc.colno}: "
+                               f"{exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise unreadable(path, f"not UTF-8 text at byte {exc.start}") from None
+    except OSError as exc:
+        raise unreadable(path, exc.strerror or type(exc).__name__) from None
+    if expect is not None and not isinstance(data, expect):
+        raise unreadable(path, f"a JSON {type(data).__name__}, not a {expect.__name__}")
+    return data
 
 
 def write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
@@ -63,10 +79,48 @@ def write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
 
 
 def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    return read_tensor_file(path)[0]
+
+
+def read_tensor_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A safetensors file's tensors and its metadata; an unreadable file is one line."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"file not found: {path}")
-    return load_file(str(path))
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: fh.get_tensor(k) for k in fh.keys()}, dict(fh.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        # a truncated or overwritten file; safetensors' own message is one technical line
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise unreadable(path, f"not a valid safetensors file: {reason}") from None
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """The sha256 of a file's content (hex), read in blocks so large weights fit."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def unreadable(path: str | os.PathLike, reason: str) -> UserError:
+    """The one error for an artifact that exists but cannot be read, with the way to
+    rewrite it: the ``--force`` of the stage whose folder holds it, when there is one."""
+    path = Path(path)
+    stage = _stage_of(path)
+    fix = (f"re-run the stage that wrote it with `--force {stage}`" if stage else
+           "if a stage of a run wrote it, re-run that stage with `--force STAGE`")
+    return UserError(f"{path} is unreadable ({reason}); {fix}")
+
+
+def _stage_of(path: Path) -> str | None:
+    """The stage folder holding ``path`` (the nearest parent with a stage marker)."""
+    for folder in list(path.parents)[:3]:
+        if any((folder / marker).is_file() for marker in STAGE_MARKERS):
+            return folder.name
+    return None
 
 
 def append_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
@@ -81,21 +135,27 @@ def append_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file, ignoring a torn last line left by a killed writer."""
+    """Read a JSONL file, ignoring a torn last line left by a killed writer (which may end
+    inside a multi-byte character, so lines are decoded one by one)."""
     path = Path(path)
     if not path.exists():
         return []
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise unreadable(path, exc.strerror or type(exc).__name__) from None
+    while lines and not lines[-1].strip():
+        lines.pop()
     rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
+            rows.append(json.loads(line.decode("utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError):
             if i == len(lines) - 1:
                 break  # partial final line from an interrupted append
-            raise UserError(f"{path}: line {i + 1} is not valid JSON") from None
+            raise unreadable(path, f"line {i + 1} is not valid JSON") from None
     return rows
 
 

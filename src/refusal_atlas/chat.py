@@ -9,12 +9,53 @@ ends line up, a negative position such as -2 names the same template token in ev
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from .errors import UserError
+
+TEMPLATE_SUFFIXES = (".jinja", ".j2", ".txt")
+
+
+def read_chat_template(value: str) -> str:
+    """The Jinja chat template a ``--chat-template`` value means: a file's text or a literal.
+
+    A literal (it contains ``{%`` or ``{{``) is used as it is. Anything else must name a
+    file: using the string itself as a template would turn every prompt into that string.
+    Cheap and model-free, so it can check the option before anything runs.
+
+    Raises:
+        UserError: a file that does not exist, cannot be read or is not UTF-8, or a value
+            that is neither a file nor a template.
+
+    Example:
+        >>> read_chat_template("{{ messages[0]['content'] }}")
+        "{{ messages[0]['content'] }}"
+    """
+    if "{%" in value or "{{" in value:
+        return value
+    path = Path(value).expanduser()
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"chat template file {path} is not UTF-8 text; save it as UTF-8 "
+                            "and pass it again") from None
+        except OSError as exc:
+            raise UserError(f"cannot read chat template file {path} ({exc.strerror or exc})") \
+                from None
+    looks_like_path = (value.lower().endswith(TEMPLATE_SUFFIXES) or "/" in value
+                       or os.sep in value or path.exists())
+    if looks_like_path:
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise UserError(f"chat template file {path} {what}; pass an existing Jinja file or "
+                        "the template text itself")
+    raise UserError(f"chat template {value!r} is neither a file nor a Jinja template (it has "
+                    "no '{%' or '{{'); pass a template file or the template text")
 
 
 @dataclass

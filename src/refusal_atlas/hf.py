@@ -9,10 +9,12 @@ device and dtype, the quiet weight loading and the one-line errors are the same 
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import UserError
+from .hub import hub_failure, hub_unreachable_reason, is_local, quiet_hub
 
 if TYPE_CHECKING:
     import torch
@@ -21,6 +23,7 @@ __all__ = [
     "DTYPE_NAMES",
     "HFModel",
     "canonical_dtype",
+    "check_device",
     "first_line",
     "load_causal_lm",
     "load_tokenizer",
@@ -71,10 +74,47 @@ def canonical_dtype(dtype: str) -> str:
     return DTYPE_NAMES[key]
 
 
+def check_device(device: str) -> str:
+    """``device`` if this machine can run on it, else a one-line :class:`UserError`.
+
+    Cheap (no model is loaded), so a run can check its ``--device`` before any stage starts;
+    without it a missing GPU surfaces as an AssertionError deep inside torch.
+
+    Example:
+        >>> check_device("cpu")
+        'cpu'
+    """
+    import torch  # heavy: the substring judge and the style rules import this module without it
+
+    text = str(device).strip()
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UserError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cpu":
+        return text
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {text} is not available (torch.cuda.is_available() is "
+                            "False); use --device cpu")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise UserError(f"device {text} does not exist: this machine has {count} CUDA "
+                            f"device(s), cuda:0 to cuda:{count - 1}")
+        return text
+    if dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError(f"device {text} is not available (torch.backends.mps.is_available() "
+                            "is False); use --device cpu")
+        return text
+    raise UserError(f"device {text!r} is not supported; use cpu, cuda, cuda:N or mps")
+
+
 def resolve_device(device: str | None) -> str:
-    """``device``, or CUDA when it is available and CPU otherwise when ``device`` is None."""
+    """``device`` (checked by :func:`check_device`), or CUDA when it is available and CPU
+    otherwise when ``device`` is None."""
     if device:
-        return str(device)
+        return check_device(device)
     import torch  # heavy: the substring judge and the style rules import this module without it
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -146,13 +186,24 @@ def _hub_kwargs(revision: str | None, local_files_only: bool, trust_remote_code:
     return kw
 
 
-def _load_error(exc: Exception, source: str, error: str, hint: str) -> UserError:
+def _load_error(exc: Exception, source: str, error: str, hint: str,
+                offline: str | None = None) -> UserError:
     if isinstance(exc, ValueError) and "trust_remote_code" in str(exc):
         return UserError(f"model {source!r} needs custom code; pass --trust-remote-code if you "
                          "trust it")
+    hub = None if is_local(source) else hub_failure(exc, source, offline)
     detail = first_line(exc)[:200]
-    return UserError(f"{error} ({exc.__class__.__name__}" + (f": {detail}" if detail else "")
-                     + ")" + (f". {hint}" if hint else ""))
+    reason = hub or exc.__class__.__name__ + (f": {detail}" if detail else "")
+    return UserError(f"{error} ({reason})" + (f". {hint}" if hint else ""))
+
+
+def _hub_access(source: str | Path, local_files_only: bool) -> tuple[bool, str | None]:
+    """``local_files_only`` for this load, and why the hub is unreachable (None: it is
+    reachable, or not needed): an unreachable hub means the local hub cache or nothing."""
+    if local_files_only or is_local(source):
+        return local_files_only, None
+    offline = hub_unreachable_reason()
+    return bool(offline), offline
 
 
 def load_tokenizer(
@@ -176,12 +227,14 @@ def load_tokenizer(
     """
     from transformers import AutoTokenizer  # heavy; only when loading
 
+    local_files_only, offline = _hub_access(source, local_files_only)
     kw = _hub_kwargs(revision, local_files_only, trust_remote_code, kwargs)
     try:
-        return AutoTokenizer.from_pretrained(str(source), **kw)
+        with quiet_hub():
+            return AutoTokenizer.from_pretrained(str(source), **kw)
     except Exception as exc:  # OSError, ValueError, hub errors: all mean "cannot load"
         raise _load_error(exc, str(source), error or f"cannot load tokenizer {str(source)!r}",
-                          hint) from exc
+                          hint, offline) from exc
 
 
 def load_causal_lm(
@@ -196,6 +249,7 @@ def load_causal_lm(
     local_files_only: bool = False,
     trust_remote_code: bool = False,
     quiet: bool = True,
+    strict: bool = False,
     **kwargs: Any,
 ) -> HFModel:
     """Load a tokenizer and a causal LM, put the model on its device in eval mode.
@@ -209,6 +263,9 @@ def load_causal_lm(
         hint: a sentence appended to the error (what to do about it).
         revision, local_files_only, trust_remote_code: passed to transformers when set.
         quiet: hide transformers' weight-loading progress bar.
+        strict: every weight the architecture expects must come from the checkpoint, and
+            nothing else: otherwise a :class:`UserError` (transformers would initialise the
+            missing ones at random, warn, and the model would produce fluent garbage).
         **kwargs: further ``from_pretrained`` arguments (e.g. ``gguf_file``).
 
     Example:
@@ -222,13 +279,60 @@ def load_causal_lm(
                trust_remote_code=trust_remote_code)
     if tokenizer is None:
         tokenizer = load_tokenizer(source, error=error, hint=hint, **hub, **kwargs)
+    local_files_only, offline = _hub_access(source, local_files_only)
     kw = _hub_kwargs(revision, local_files_only, trust_remote_code, kwargs)
+    if strict:
+        # Mismatched shapes come back in the loading info too (the check below words them)
+        # instead of a RuntimeError that points at the report it hides.
+        kw.update(output_loading_info=True, ignore_mismatched_sizes=True)
     try:
-        with quiet_weight_loading() if quiet else contextlib.nullcontext():
+        with (quiet_weight_loading() if quiet else contextlib.nullcontext()), quiet_hub(), \
+                (_quiet_load_report() if strict else contextlib.nullcontext()):
             model = AutoModelForCausalLM.from_pretrained(
                 str(source), dtype=resolve_dtype(dtype, device), **kw)
     except Exception as exc:  # OSError, ValueError, hub errors: all mean "cannot load"
-        raise _load_error(exc, str(source), error, hint) from exc
+        raise _load_error(exc, str(source), error, hint, offline) from exc
+    if strict:
+        model, info = model
+        _check_loading_info(info, str(source))
     model.to(device)
     model.eval()
     return HFModel(tokenizer, model)
+
+
+@contextlib.contextmanager
+def _quiet_load_report():
+    """Hide transformers' LOAD REPORT table: in strict loads its content becomes the error.
+
+    A filter, not a logger level: transformers reads that logger's level to decide on other
+    warnings (raising it prints a "layers were not sharded" warning on every load).
+    """
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    drop = _DropLoadReport()
+    report_logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        report_logger.removeFilter(drop)
+
+
+class _DropLoadReport(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+
+def _check_loading_info(info: dict[str, Any], source: str) -> None:
+    """Refuse a checkpoint that does not fill the architecture exactly (transformers 4 and 5
+    both report ``missing_keys``, ``unexpected_keys`` and ``mismatched_keys``)."""
+    problems = []
+    for key, what in (("missing_keys", "missing (would be initialised at random)"),
+                      ("mismatched_keys", "of the wrong shape"),
+                      ("unexpected_keys", "not used by the architecture")):
+        names = sorted(str(k if isinstance(k, str) else k[0]) for k in info.get(key) or ())
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            problems.append(f"{len(names)} weight(s) {what}: {shown}")
+    if problems:
+        raise UserError(f"the weights of {source} do not match its config.json ("
+                        + "; ".join(problems) + "); the checkpoint is damaged or incomplete: "
+                        "download or convert it again")

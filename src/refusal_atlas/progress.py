@@ -1,4 +1,5 @@
-"""One progress-bar style for every long loop (rich, with rate and ETA)."""
+"""One progress-bar style for every long loop (rich, with rate and ETA), and the one way
+error and warning lines are printed."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
-console = Console(stderr=True)
+# soft_wrap: a printed line is never broken at the console width (80 columns when stderr is a
+# file or a pipe, e.g. CI or `2> log`); tables and bars still fit the width they are given.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _disabled() -> bool:
@@ -73,7 +77,20 @@ def progress_bar(description: str, total: float | None, unit: str = "it") -> Ite
         yield _Bar(progress, task_id, unit)
 
 
+def _print_line(label: str, style: str, message: str) -> None:
+    """``label: message`` on stderr as ONE line: never wrapped at the console width (a log
+    or CI captures stderr at 80 columns otherwise) and never read as markup (a message may
+    hold ``[``, e.g. a list or a path)."""
+    line = Text.assemble((f"{label}:", style), " ", " ".join(str(message).splitlines()))
+    console.print(line, soft_wrap=True, highlight=False)
+
+
+def print_error(message: str) -> None:
+    """Print ``error: message`` as one unwrapped line on stderr (the CLI's user errors)."""
+    _print_line("error", "bold red", message)
+
+
 def warn(warnings: list[str]) -> None:
-    """Print each warning on its own line, in the one warning style."""
+    """Print each warning on its own unwrapped line, in the one warning style."""
     for warning in warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        _print_line("warning", "yellow", warning)

@@ -52,3 +52,43 @@ def test_parse_override():
     assert parse_override("a=hello world") == (["a"], "hello world")
     with pytest.raises(UserError):
         parse_override("novalue")
+
+
+@pytest.mark.parametrize("raw", [b"model:\n  name: caf\xe9\n",  # latin-1
+                                 b"\xff\xfem\x00o\x00d\x00e\x00l\x00:\x00\n\x00"])  # UTF-16
+def test_non_utf8_config_is_one_line(tmp_path, raw):
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(UserError, match="is not UTF-8 text") as info:
+        load_config(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_non_utf8_config_names_the_line(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(b"model:\n  name: caf\xe9\n")
+    with pytest.raises(UserError, match="line 2 has byte 0xe9"):
+        load_config(path)
+
+
+def test_utf8_byte_order_mark_is_not_content(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(b"\xef\xbb\xbfpools:\n  n_hr: 5\n")
+    assert load_config(path).pools.n_hr == 5
+
+
+@pytest.mark.parametrize("name, text, where", [
+    ("bad.yaml", "pools: [\n", "line 2, column 1"),
+    ("bad.yaml", "pools:\n  n_hr: 3\n n_bc: 4\n", "line 3, column 2"),
+    ("bad.yaml", "pools:\n  - 1\n  n_hr: 3\n", "line 3, column 3"),
+    ("bad.yaml", "pools:\n\tn_hr: 3\n", "line 2, column 1"),
+    ("bad.toml", "[pools]\nn_hr = \n", "line 2, column 8"),
+    ("bad.json", '{"pools":\n  {"n_hr": }}', "line 2, column 12"),
+])
+def test_syntax_errors_keep_their_line_and_column(tmp_path, name, text, where):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(UserError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and "cannot parse" in message and where in message, message

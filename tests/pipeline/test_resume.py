@@ -110,3 +110,58 @@ def test_kill_during_steering_then_resume_matches_uninterrupted(tmp_path, tiny_m
     assert json.loads((broken / "style/summary.json").read_text())["by_direction"] == \
         json.loads((clean / "style/summary.json").read_text())["by_direction"]
     assert (broken / "report.html").exists() and (broken / "report.md").exists()
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not path.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {path} appeared")
+        time.sleep(0.01)
+
+
+def test_ctrl_c_names_the_stage_exits_130_and_the_stage_time_sums_attempts(
+        tmp_path, tiny_model_dirs, tiny_suite_dir):
+    model = tiny_model_dirs["qwen2"]
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_command(tmp_path, model, tiny_suite_dir, run), env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(run / "steering" / "responses.jsonl", proc)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "interrupted: during the steering stage" in err and "re-run the same command" in err
+    assert not (run / ".lock").exists()  # released on the way out
+    first = json.loads((run / "steering" / "_started.json").read_text())
+    assert first["earlier_attempts"] == 1 and first["earlier_seconds"] > 0
+
+    again = subprocess.run(_command(tmp_path, model, tiny_suite_dir, run), env=_env(tmp_path),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    marker = json.loads((run / "steering" / "_done.json").read_text())
+    assert marker["attempts"] == 2 and marker["seconds"] >= first["earlier_seconds"]
+
+
+def test_two_runs_on_one_folder_the_second_is_refused(tmp_path, tiny_model_dirs, tiny_suite_dir):
+    model = tiny_model_dirs["qwen2"]
+    run = tmp_path / "run"
+    first = subprocess.Popen(_command(tmp_path, model, tiny_suite_dir, run), env=_env(tmp_path),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(run / "labels" / "_started.json", first)
+        second = subprocess.run(_command(tmp_path, model, tiny_suite_dir, run),
+                                env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2
+        assert f"in use by process {first.pid}" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert first.wait(timeout=600) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    rows = [json.loads(x) for x in (run / "labels" / "responses.jsonl").read_text().splitlines()]
+    assert len(rows) == len({r["prompt_id"] for r in rows})  # each row once

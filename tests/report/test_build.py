@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from refusal_atlas.pipeline import (
     STAGES,
     RunContext,
@@ -19,7 +21,7 @@ from refusal_atlas.pipeline.stages.report import STAGE as REPORT_STAGE
 from refusal_atlas.report import build_report, render_html, render_markdown
 from refusal_atlas.report.html import collect_figures
 
-from .conftest import has_sae_stages
+from .conftest import has_sae_stages, renders
 
 
 def test_report_stage_writes_both_files_and_is_up_to_date(full_run):
@@ -113,3 +115,105 @@ def test_missing_disabled_and_broken_stages_never_crash(full_run, tmp_path):
     assert html_path.exists() and md_path.exists()
     assert all(f["status"] == "not measured in this run"
                for f in build_report(empty, stage_states(empty, STAGES))["findings"])
+
+
+# --------------------------------------------------------------- 1, 2 and many directions
+
+def test_many_directions_render_with_every_key_present(data):
+    page, md = renders(data)
+    assert data["geometry"]["n_pairs"] == 3 and data["geometry"]["clustering_reason"] is None
+    assert "One pair" not in md and "not measured in this run: clustering" not in page
+
+
+def test_two_directions_no_clustering_one_pair(two_run):
+    """Issue 10: a run with exactly two directions crashed the report stage with
+    ``UndefinedError: 'dict object' has no attribute 'best_silhouette'``."""
+    _, run_dir, errors = two_run
+    assert errors == []  # the pipeline's own report stage finished
+    assert (run_dir / "report.html").exists() and (run_dir / "report" / "_done.json").exists()
+    d = build_report(run_dir, stage_states(run_dir, STAGES))
+    page, md = renders(d)
+    g = d["geometry"]
+    assert g["available"] and g["names"] == ["Alpha", "Beta"] and g["n_pairs"] == 1
+    assert g["best_k"] is None and g["silhouette"] == [] and g["summary"]["best_silhouette"] is None
+    assert g["clustering_reason"] == ("clustering needs at least 3 directions; this run has "
+                                      "2 (Alpha, Beta)")
+    assert "needs at least 3 directions" in g["bootstrap"]["k2_reason"]
+    assert "one pair: cosine" in page
+    assert "not measured in this run: clustering needs at least 3 directions" in page
+    assert "One pair (Alpha vs Beta)" in md and "clustering not measured in this run" in md
+    geo = {c["label"]: c for c in _finding(d, "geometry")["checks"]}
+    for label in ("silhouette at k = 2", "number of clusters with the best silhouette"):
+        assert geo[label]["measured"] == "not measured in this run"
+        assert "needs at least 3 directions" in geo[label]["criterion"]
+    assert geo["directions differ beyond resampling noise"]["agrees"] is not None
+    assert d["steering"]["gap"]["n_pairs"] == 1 and d["steering"]["gap_reason"] is None
+
+
+def test_one_direction_says_what_cannot_be_measured(one_run):
+    """One direction: no pair, so no geometry and no trade-off gap; the rest is reported."""
+    _, run_dir, _ = one_run
+    d = build_report(run_dir, stage_states(run_dir, STAGES))
+    page, md = renders(d)
+    why = "geometry needs at least 2 directions; this run has 1 (Alpha)"
+    assert d["geometry"]["reason"] == f"not run: {why}"
+    assert [r["split"] for r in d["geometry"]["directions"]] == ["Alpha"]  # still listed
+    assert d["steering"]["available"] and d["steering"]["n_directions"] == 1
+    gap_why = "a trade-off gap needs at least 2 directions; this run has 1 (Alpha)"
+    assert d["steering"]["gap_reason"] == gap_why
+    assert why in page and why in md and f"No trade-off gap: {gap_why}" in page
+    assert f"No trade-off gap: {gap_why}" in md
+    for fid in ("geometry", "one_knob") + (("sae",) if has_sae_stages() else ()):
+        assert _finding(d, fid)["status"] == "not measured in this run", fid
+    assert any(gap_why in c["criterion"] for c in _finding(d, "one_knob")["checks"])
+    if has_sae_stages():
+        assert "needs at least 2 splits" in d["sae"]["core_reason"]
+    written = write_run_report(run_dir)
+    assert written["html"].exists() and written["md"].exists()
+
+
+# ------------------------------------------------------- each stage missing / incomplete / off
+
+# the sections that say "not run: <stage>" when that stage is not done
+_SHOWN_IN = {"labels": ["pools"], "pools": ["pools"], "test_set": ["pools"],
+             "layer_scan": ["layer_scan"], "geometry": ["geometry"], "steering": ["steering"],
+             "ablation": ["ablation"], "sae": ["sae"], "sae_analysis": ["sae"], "style": ["style"]}
+
+
+@pytest.mark.parametrize("status", ["missing", "incomplete", "disabled"])
+@pytest.mark.parametrize("stage", [s.name for s in STAGES if s.name != "report"])
+def test_each_stage_not_done_is_said_not_run(full_run, stage, status):
+    states = stage_states(full_run[1], STAGES)
+    states[stage] = {**states[stage], "status": status, "seconds": None, "summary": None,
+                     "reason": f"test: {status}"}
+    d = build_report(full_run[1], states)
+    page, md = renders(d)
+    for key in _SHOWN_IN.get(stage, []):
+        assert d[key]["available"] is False and d[key]["reason"].startswith(f"not run: {stage}")
+        assert d[key]["reason"] in page
+    if stage == "sae_steering":
+        assert d["sae"]["steering"]["reason"].startswith("not run: sae_steering")
+    statuses = {f["id"]: f["status"] for f in d["findings"]}
+    if stage == "geometry":
+        assert statuses["geometry"] == "not measured in this run"
+    if stage == "steering":
+        assert statuses["one_knob"] == "not measured in this run"
+        assert "not run: steering" in md
+
+
+def test_a_section_that_crashes_is_a_problem_not_a_broken_page(full_run, monkeypatch):
+    """The last resort (``_guard``): a section builder that raises becomes one problem line."""
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    for name in ("summary_section", "geometry_section", "steering_section"):
+        monkeypatch.setattr(f"refusal_atlas.report.build.{name}", boom)
+    d = build_report(full_run[1], stage_states(full_run[1], STAGES))
+    assert len(d["problems"]) == 3 and all("RuntimeError: boom" in p for p in d["problems"])
+    page = render_html(d, strict=True)
+    md = render_markdown(d)
+    assert "could not read its artifacts" in page and "could not read its artifacts" in md
+
+
+def _finding(d, fid):
+    return next(f for f in d["findings"] if f["id"] == fid)

@@ -83,3 +83,36 @@ def test_sae_finding_from_core_and_tail_sizes():
         "partly agrees with the paper"
     assert finding_sae({**base, "core_size": 0, "tail_size": 0}, {})["status"] == \
         "does not agree with the paper"
+
+
+def test_what_cannot_be_measured_is_said_so_with_the_reason():
+    # two directions: one pair, no clustering
+    names = ["A", "B"]
+    two = {"available": True, "names": names, "primary_linkage": "average", "ks": [],
+           "best_k": None, "clusters_by_k": {}, "silhouette": [], "bootstrap": None,
+           "clustering_reason": "clustering needs at least 3 directions; this run has 2 (A, B)",
+           "summary": {"min_offdiag_cosine": 0.3, "max_offdiag_cosine": 0.3,
+                       "min_pair": names, "max_pair": names, "best_silhouette": None}}
+    f = finding_geometry(two, "m")
+    assert f["status"] == "agrees with the paper"  # the one decided check: cosine 0.3 < 0.5
+    unmeasured = [c for c in f["checks"] if c["measured"] == "not measured in this run"]
+    assert len(unmeasured) == 3 and all(c["agrees"] is None for c in unmeasured)
+    assert all("needs at least 3 directions" in c["criterion"] for c in unmeasured)
+    assert "the 2 directions (A and B) have cosine 0.30" in f["text"][0]
+    # one direction curve: no trade-off gap, whatever RR did
+    one = _steer([0.4], None, None)
+    one["gap_reason"] = "a trade-off gap needs at least 2 directions; this run has 1 (d0)"
+    knob = finding_one_knob(one)
+    assert knob["status"] == "not measured in this run"
+    assert f"No trade-off gap: {one['gap_reason']}." in knob["text"]
+    # no rows at all
+    empty = {**_steer([], None, None), "gap_reason": "no dose-response rows to compare"}
+    assert finding_one_knob(empty)["status"] == "not measured in this run"
+    # one split: no shared core
+    sae = {"available": True, "core_k": 4, "core_min_splits": 1, "splits": ["a"],
+           "core_size": 4, "tail_size": 4, "distinct": 4, "shared_size": 0,
+           "core_reason": "a core shared between splits needs at least 2 splits; this run has 1 (a)",
+           "steering": {"available": False, "reason": "not run: sae_steering: x"}}
+    f = finding_sae(sae, {})
+    assert f["status"] == "not measured in this run"
+    assert all(c["agrees"] is None for c in f["checks"]) and len(f["checks"]) == 3

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import click
 import typer
+from rich.text import Text
 
 from ..errors import UserError
-from ..progress import console
+from ..progress import console, print_error
 from . import run, sae, sweeps
+from .run import Interrupted
 
 app = typer.Typer(
     name="refusal-atlas",
@@ -46,22 +48,33 @@ sae_app.command("steer")(sae.sae_steer_command)
 app.add_typer(sae_app, name="sae")
 
 
+def _interrupted(exc: Interrupted | None) -> int:
+    """Ctrl-C: say where the run stopped and how to go on; exit 130 like a shell does."""
+    if isinstance(exc, Interrupted):
+        message = (f"during the {exc.stage} stage; finished work in {exc.run_dir} is kept: "
+                   "re-run the same command to resume")
+    else:
+        message = "re-run the same command to resume"
+    console.print(Text.assemble(("interrupted:", "yellow"), " ", message), soft_wrap=True)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; a user error is one line and exit code 2."""
+    """Run the command line; a user error is one line and exit code 2, Ctrl-C exit code 130."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+    except Interrupted as exc:
+        return _interrupted(exc)
     except UserError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        print_error(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: re-run the same command to resume")
-        return 130
-    except click.exceptions.Abort:
-        console.print("[yellow]aborted[/yellow]")
-        return 130
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        return _interrupted(None)
     except click.ClickException as exc:  # usage errors carry their own exit code
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    if code == 130:  # typer's answer to a Ctrl-C outside a stage (e.g. loading the model)
+        return _interrupted(None)
+    return code if isinstance(code, int) else 0

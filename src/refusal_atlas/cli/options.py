@@ -7,6 +7,8 @@ overrides on top of preset <- file <- options <- ``--set``.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -37,6 +39,8 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 ForceOpt = Annotated[Optional[list[str]], typer.Option(
     "--force", help="Redo this stage and what depends on it (repeatable).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Let other model/data settings replace the finished stages of --out.")]
 
 OPTION_PATHS: dict[str, tuple[str, ...]] = {
     "model": ("model.name",),
@@ -157,3 +161,40 @@ def name_part(text: str) -> str:
 def default_out(cfg: RunConfig) -> Path:
     suite = name_part(cfg.data.suite) if cfg.data.suite else "run"
     return Path("runs") / f"{suite}-{name_part(cfg.model.name)}"
+
+
+def check_run_dir(path: str | Path) -> Path:
+    """The run folder resolved, once it is known that it can be made and written to: one
+    line (not a traceback hours later) for an ``--out`` that is a file, lies under a file
+    or where nothing may be created (``/proc``, a read-only disk, no permission). Checked
+    before anything runs; folders made for the check are removed again, so a ``--dry-run``
+    or a command refused later leaves nothing behind."""
+    given = Path(path).expanduser()
+    try:
+        run_dir = given.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise UserError(f"--out {given} cannot be resolved ({exc}); give another folder") from None
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {given} is a file, not a folder; give a folder for the run")
+    existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"--out {given} lies under {existing}, which is a file; give a folder "
+                        "for the run")
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=run_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"cannot write the run folder {given} ({exc.strerror or exc}); give an "
+                        "--out where you may create files") from None
+    finally:
+        for folder in created:  # deepest first; only what this check made, and only if empty
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                continue  # mkdir stopped above it
+            except OSError:
+                break
+    return run_dir

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import RunConfig
 from ..data import list_suites
 from ..models import DEFAULT_MODEL, PACKAGED_MODELS, load_model, packaged_model_dir
 from ..pipeline import RunContext, plan, print_plan, run_pipeline
+from ..pipeline.runner import StageInterrupted
 from ..progress import console
 from .options import (
     ChatTemplateOpt,
@@ -25,11 +27,13 @@ from .options import (
     LayerOpt,
     ModelOpt,
     OutOpt,
+    OverwriteOpt,
     PositionOpt,
     PresetOpt,
     SetOpt,
     SplitsOpt,
     build_config,
+    check_run_dir,
     csv_list,
     default_out,
 )
@@ -38,16 +42,29 @@ RUN_TARGETS = ["geometry", "steering", "ablation", "sae_analysis", "sae_steering
                "report"]
 
 
+class Interrupted(BaseException):
+    """Ctrl-C during a stage, on its way to :func:`refusal_atlas.cli.main`."""
+
+    def __init__(self, stage: str, run_dir: Path):
+        super().__init__(stage)
+        self.stage, self.run_dir = stage, run_dir
+
+
 def execute(targets: list[str], cfg: RunConfig, out: Path | None, force: list[str] | None,
-            dry_run: bool) -> Path:
+            dry_run: bool, overwrite: bool = False) -> Path:
     """Plan (``--dry-run``) or run ``targets`` in the run folder; returns the folder."""
     run_dir = out or default_out(cfg)
+    check_run_dir(run_dir)
     if dry_run:
         ctx = RunContext(cfg, run_dir)
         print_plan(ctx, plan(ctx, targets, force or []))
         return run_dir
-    run_pipeline(cfg, run_dir, targets, force or [])
-    console.print(f"[bold green]done[/bold green]: results in {run_dir}")
+    try:
+        run_pipeline(cfg, run_dir, targets, force or [], overwrite=overwrite)
+    except StageInterrupted as exc:
+        # typer turns a KeyboardInterrupt into a bare exit code; this carries the stage
+        raise Interrupted(exc.stage, exc.run_dir) from None
+    console.print(f"[bold green]done[/bold green]: results in {escape(str(run_dir))}")
     return run_dir
 
 
@@ -59,7 +76,7 @@ def stage_command(targets: list[str], help_text: str, *, whole_study: bool = Fal
         out: OutOpt = None, layer: LayerOpt = None, position: PositionOpt = None,
         judge: JudgeOpt = None, dtype: DtypeOpt = None, device: DeviceOpt = None,
         chat_template: ChatTemplateOpt = None, set_values: SetOpt = None,
-        force: ForceOpt = None, dry_run: DryRunOpt = False,
+        force: ForceOpt = None, dry_run: DryRunOpt = False, overwrite: OverwriteOpt = False,
     ) -> None:
         cfg = build_config(config, preset, set_values, model=model, data=data,
                            data_dir=data_dir, splits=csv_list(splits or None), layer=layer,
@@ -67,10 +84,10 @@ def stage_command(targets: list[str], help_text: str, *, whole_study: bool = Fal
                            chat_template=chat_template)
         if whole_study and judge is not None:  # one judge for the whole study, whatever --set said
             cfg.steering.judge = judge
-        run_dir = execute(targets, cfg, out, force, dry_run)
+        run_dir = execute(targets, cfg, out, force, dry_run, overwrite)
         report = run_dir / "report.html"
         if whole_study and not dry_run and report.exists():
-            console.print(f"[bold]report:[/bold] {report.resolve()}")
+            console.print(f"[bold]report:[/bold] {escape(str(report.resolve()))}")
 
     command.__doc__ = help_text
     return command

@@ -30,6 +30,7 @@ from .options import (
     PresetOpt,
     SetOpt,
     build_config,
+    check_run_dir,
     csv_list,
     default_out,
     int_list,
@@ -83,6 +84,7 @@ def over_run_folder(targets: list[str], out: Path | None, config: Path | None,
     and whether the target stage ran now (False: it was already up to date)."""
     run_dir = out if out is not None else default_out(build_config(config, preset, set_values,
                                                                    **options))
+    check_run_dir(run_dir)
     if config is None and (run_dir / "config.json").exists():
         config = run_dir / "config.json"
     cfg = build_config(config, preset, set_values, **options)

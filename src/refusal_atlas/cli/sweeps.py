@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..artifacts import read_json
+from ..artifacts import read_json, unreadable
 from ..config import RunConfig
 from ..errors import UserError
 from ..judges import get_judge
@@ -26,6 +26,7 @@ from .options import (
     OutOpt,
     SetOpt,
     build_config,
+    check_run_dir,
     csv_list,
     default_out,
     int_list,
@@ -59,6 +60,7 @@ def over_run_folder(targets: list[str], out: Path | None, config: Path | None,
     refuses settings that would redo a finished upstream stage."""
     run_dir = out if out is not None else default_out(build_config(config, None, set_values,
                                                                    **options))
+    check_run_dir(run_dir)
     if config is None and (run_dir / "config.json").exists():
         config = run_dir / "config.json"
     cfg = build_config(config, None, set_values, **options)
@@ -66,7 +68,10 @@ def over_run_folder(targets: list[str], out: Path | None, config: Path | None,
     if folder.done_marker("directions") is None:
         raise UserError(f"{run_dir} has no directions: run `refusal-atlas directions --out "
                         f"{run_dir}` first")
-    available = list(read_json(folder.dir("directions") / "directions.json")["splits"])
+    manifest_path = folder.dir("directions") / "directions.json"
+    available = read_json(manifest_path, expect=dict).get("splits")
+    if not isinstance(available, list):
+        raise unreadable(manifest_path, "no list of splits")
     unknown = [d for d in (cfg.steering.directions or []) if d not in available]
     if unknown:
         raise UserError(f"unknown direction(s) {', '.join(unknown)}; {run_dir} has "
@@ -179,6 +184,7 @@ def rejudge_command(
 ) -> None:
     """Judge a finished steering/ablation sweep's responses with a second judge and report
     how often the two judges agree (overall and per condition)."""
+    check_run_dir(out)
     second = get_judge(judge, **(key_values(judge_option, "--judge-option") or {}))
     agreement = rejudge_stage(out, stage, second)
     o = agreement["overall"]

@@ -5,6 +5,7 @@ line that names the key)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,17 @@ from .run import RunConfig
 def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        # utf-8-sig: a byte-order mark (some Windows editors write one) is not content
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"config file {path} is not UTF-8 text (line {line} has byte "
+                        f"0x{raw[exc.start]:02x}); save it with UTF-8 encoding") from None
     try:
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
@@ -29,13 +40,32 @@ def _read_mapping(path: Path) -> dict[str, Any]:
             data = json.loads(text)
         else:
             data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - parser errors differ per format
-        raise UserError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # TOML/JSON errors: ValueError
+        raise UserError(f"cannot parse {path}: {_parse_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: a config must be a mapping of sections")
     return data
+
+
+_TOML_AT = re.compile(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _parse_problem(exc: Exception) -> str:
+    """A parser's message as one line that starts with "line N, column M" (1-based), so
+    the place of the mistake survives being printed as a single line."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p)
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    message = " ".join(str(exc).split())  # any other parser error: its lines joined
+    found = _TOML_AT.match(message)
+    if found:
+        return f"line {found[2]}, column {found[3]}: {found[1]}"
+    return message
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class SAESection(_Section):
     source: str = "train"
     """'train' (train one on this model) or an SAE spec: params.npz, SAELens folder,
     dictionary_learning folder, gemma-scope hub path, saelens:RELEASE/ID."""
-    layer: int | None = None
+    layer: int | None = Field(None, ge=0)
     """resid_pre layer the SAE reads; None: the direction layer."""
     train: SAETrainConfig = Field(
         default_factory=lambda: SAETrainConfig(**_PIPELINE_TRAIN_DEFAULTS))

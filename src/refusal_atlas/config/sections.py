@@ -3,7 +3,7 @@ activations, layer scan, geometry, steering; and style and report. Unknown keys 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -66,8 +66,9 @@ class PoolsSection(_Section):
 
 
 class ActivationsSection(_Section):
-    layer: int | None = None
-    """None: the model's preset layer, or the layer scan's choice."""
+    layer: int | None = Field(None, ge=0)
+    """None: the model's preset layer, or the layer scan's choice. The upper bound depends
+    on the model and is checked when it loads."""
     position: int = Field(-2, le=-1)
     max_prompt_tokens: int = Field(128, ge=2)
     batch_size: int = Field(32, ge=1)
@@ -100,7 +101,7 @@ class SteeringSection(_JudgeChoice):
     auto_reference_gap: float = 119.2
     auto_alphas: list[float] = Field(default_factory=lambda: [0.0, 10.0, 30.0, 60.0, 100.0])
     directions: list[str] | None = None
-    layers: list[int] | None = None
+    layers: list[Annotated[int, Field(ge=0)]] | None = None
     """resid_pre layers to steer at; None: each direction's own layer."""
     ablation: bool = True
     max_new_tokens: int = Field(64, ge=1)

@@ -12,12 +12,26 @@ from ..artifacts import read_json
 from ..chat import ChatFormatter
 from ..config import RunConfig
 from ..data import read_suite_snapshot
+from ..errors import UserError
 from ..judges import get_judge
 from ..models import load_model
 from ..progress import console
 from .runfolder import RunFolder
 from .stage import Stage
 from .stages import STAGES
+
+
+def check_layers(config: RunConfig, n_layers: int, model: str) -> None:
+    """Layer settings fit the model: checked as soon as it is loaded, before any stage
+    spends time on it. resid_pre layers run 0..n_layers (n_layers: the final norm's input);
+    an SAE reads the input of a block, 0..n_layers - 1."""
+    wanted = [("activations.layer", config.activations.layer, n_layers)]
+    wanted += [("steering.layers", layer, n_layers) for layer in config.steering.layers or []]
+    wanted.append(("sae.layer", config.sae.layer, n_layers - 1))
+    for key, layer, top in wanted:
+        if layer is not None and not 0 <= layer <= top:
+            raise UserError(f"{key} = {layer} is out of range for {model}, which has layers "
+                            f"0..{top}")
 
 
 class RunContext:
@@ -31,9 +45,11 @@ class RunContext:
     def lm(self):
         cfg = self.config.model
         with console.status(f"loading model {cfg.name}"):
-            return load_model(cfg.name, dtype=cfg.dtype, device=cfg.device,
-                              trust_remote_code=cfg.trust_remote_code,
-                              chat_template=cfg.chat_template)
+            lm = load_model(cfg.name, dtype=cfg.dtype, device=cfg.device,
+                            trust_remote_code=cfg.trust_remote_code,
+                            chat_template=cfg.chat_template)
+        check_layers(self.config, lm.n_layers, lm.name)
+        return lm
 
     @cached_property
     def formatter(self) -> ChatFormatter:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..config import RunConfig
 from ..data import limit_suite, load_suite
 from ..errors import UserError
+from ..hub import hub_unreachable_reason, quiet_hub
 
 # Measured with the default model (0.49B parameters, bf16, batch 32-64) on 2 CPU cores.
 REFERENCE_PARAMS = 0.49e9
@@ -38,9 +39,11 @@ def model_params(cfg: RunConfig) -> float | None:
     if cfg.model.name in KNOWN_PARAMS:
         return KNOWN_PARAMS[cfg.model.name]
     try:
-        from transformers import AutoConfig
+        from transformers import AutoConfig  # heavy; only for a model we know nothing of
 
-        conf = AutoConfig.from_pretrained(cfg.model.name)
+        with quiet_hub():
+            conf = AutoConfig.from_pretrained(
+                cfg.model.name, local_files_only=hub_unreachable_reason() is not None)
         d, n = conf.hidden_size, conf.num_hidden_layers
         inter = getattr(conf, "intermediate_size", 4 * d)
         return float(n * (4 * d * d + 3 * d * inter) + conf.vocab_size * d)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..artifacts import read_json, write_json
+
+CONFIG_FILE = "config.json"
 
 
 def fingerprint(settings: Any, upstream: dict[str, str | None]) -> str:
@@ -71,9 +72,32 @@ class RunFolder:
             write_json(folder / "_started.json", {"fingerprint": fp, "started_at": _now()})
         return folder, resuming
 
-    def finish(self, stage: str, fp: str, summary: dict, seconds: float) -> dict:
+    def _started(self, stage: str) -> dict:
+        try:
+            data = read_json(self.dir(stage) / "_started.json")
+        except Exception:  # noqa: BLE001 - a missing or torn marker: no earlier attempt
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def add_attempt(self, stage: str, seconds: float) -> None:
+        """An attempt of ``stage`` ended before finishing (Ctrl-C, an error): its time counts
+        towards the stage's total when it finishes in a later attempt."""
+        started = self._started(stage)
+        if not started:
+            return
+        started["earlier_seconds"] = round(float(started.get("earlier_seconds", 0.0)) + seconds, 2)
+        started["earlier_attempts"] = int(started.get("earlier_attempts", 0)) + 1
+        write_json(self.dir(stage) / "_started.json", started)
+
+    def finish(self, stage: str, fp: str, summary: dict, seconds: float,
+               outputs: dict[str, dict] | None = None) -> dict:
+        """Mark ``stage`` done; ``seconds`` is this attempt's time, earlier attempts' added."""
+        started = self._started(stage)
+        total = seconds + float(started.get("earlier_seconds", 0.0))
         marker = {"fingerprint": fp, "completion_id": uuid.uuid4().hex[:12],
-                  "finished_at": _now(), "seconds": round(seconds, 2), "summary": summary}
+                  "finished_at": _now(), "seconds": round(total, 2),
+                  "attempts": int(started.get("earlier_attempts", 0)) + 1,
+                  "summary": summary, "outputs": outputs or {}}
         write_json(self.dir(stage) / "_done.json", marker)
         return marker
 
@@ -91,15 +115,6 @@ class RunFolder:
             except Exception:  # noqa: BLE001
                 continue
         return out
-
-
-class Timer:
-    def __enter__(self) -> "Timer":
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self.start
 
 
 def _now() -> str:

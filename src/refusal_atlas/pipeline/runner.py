@@ -7,6 +7,7 @@ and ``--force`` on a stage re-runs its dependents too.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -14,13 +15,20 @@ from typing import Iterable
 from rich.table import Table
 
 from ..artifacts import write_json
-from ..config import RunConfig
+from ..chat import read_chat_template
+from ..config import RunConfig, migrate_config
 from ..errors import UserError
+from ..hf import check_device
+from ..models import validate_model_spec
+from ..paths import writable_cache_dir
 from ..progress import console
 from ..report import build_report, write_report
+from ..report.sections.common import read_json_or_none
 from .context import RunContext
+from .integrity import changed_outputs, record_outputs
+from .lock import RunLock
 from .planning import estimate_stages, format_seconds
-from .runfolder import Timer, fingerprint
+from .runfolder import CONFIG_FILE, fingerprint
 from .stage import Stage
 from .stages import STAGES, stage_map
 from .states import stage_states
@@ -85,33 +93,129 @@ def _fingerprint(ctx: RunContext, stage: Stage) -> str:
     return fingerprint(stage.settings(ctx.config), upstream)
 
 
-def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
-                 force: Iterable[str] = (), *, context: RunContext | None = None) -> RunContext:
-    """Run the stages ``targets`` need in ``run_dir``, skipping those already done."""
-    ctx = context or RunContext(config, run_dir)
-    ctx.run.root.mkdir(parents=True, exist_ok=True)
-    write_json(ctx.run.root / "config.json", config.to_dict())
+class StageInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a stage: which stage, and the run folder to resume."""
+
+    def __init__(self, stage: str, run_dir: Path):
+        super().__init__(stage)
+        self.stage, self.run_dir = stage, run_dir
+
+
+IDENTITY_SECTIONS = ("model", "data")
+"""Settings that make a run folder about another model or other prompts."""
+
+
+def _identity(config: dict) -> dict:
+    return {k: config.get(k) for k in IDENTITY_SECTIONS}
+
+
+def check_same_study(ctx: RunContext, planned: list[PlannedStage], overwrite: bool) -> None:
+    """Refuse to throw away finished stages of a run made with another model or other data."""
+    previous = read_json_or_none(ctx.run.root / CONFIG_FILE)
+    if not isinstance(previous, dict) or overwrite:
+        return
+    old, new = _identity(migrate_config(previous)), _identity(ctx.config.to_dict())
+    if old == new:
+        return
+    lost = [p.name for p in planned if p.status != "done" and ctx.run.done_marker(p.name)]
+    if not lost:
+        return
+    changed = [f"{section}.{key}" for section in IDENTITY_SECTIONS
+               for key in sorted(set(old.get(section) or {}) | set(new.get(section) or {}))
+               if (old.get(section) or {}).get(key) != (new.get(section) or {}).get(key)]
+    raise UserError(f"{ctx.run.root} holds a run of other settings ({', '.join(changed)}); "
+                    f"running these would redo its finished {', '.join(lost)}: use another "
+                    "--out, or pass --overwrite to replace them")
+
+
+def check_artifacts(ctx: RunContext, done: list[PlannedStage]) -> None:
+    """Refuse to trust or build on a finished stage whose outputs changed since it finished."""
+    for item in done:
+        marker = ctx.run.done_marker(item.name) or {}
+        changed = changed_outputs(ctx.run.dir(item.name), marker.get("outputs") or {})
+        if changed:
+            files = ", ".join(f"{item.name}/{c}" for c in changed)
+            raise UserError(f"{files} in {ctx.run.root} changed after the {item.name} stage "
+                            f"wrote it; redo that stage with --force {item.name} (or restore "
+                            "the file)")
+
+
+def check_model_settings(config: RunConfig) -> None:
+    """What can be checked about the model without loading it: the name resolves to
+    something loadable, the device exists, a chat template file exists, the cache is
+    writable. No network, no weights."""
+    validate_model_spec(config.model.name)
+    check_device(config.model.device)
+    if config.model.chat_template is not None:
+        read_chat_template(config.model.chat_template)
+    writable_cache_dir()
+
+
+def check_inputs(ctx: RunContext, planned: list[PlannedStage]) -> None:
+    """Each stage that will run checks its inputs, before anything is cleared or written."""
     registry = stage_map()
-    force = set(force)
-    for item in plan(ctx, targets, force):
-        stage = registry[item.name]
-        fp = _fingerprint(ctx, stage)  # upstream completions are final by now
-        if item.name not in force and ctx.run.is_done(item.name, fp):
-            console.print(f"[dim]✓ {item.name}: up to date[/dim]")
-            continue
-        if item.name in force:
-            ctx.run.invalidate(item.name)
-            force.discard(item.name)
-            folder, resuming = ctx.run.begin(item.name, fp + ":forced")
-        else:
-            folder, resuming = ctx.run.begin(item.name, fp)
-        console.print(f"[bold]▶ {item.name}[/bold]: {stage.description}"
-                      + (" (resuming)" if resuming else ""))
-        with Timer() as timer:
-            summary = stage.run(ctx, folder, resuming) or {}
-        ctx.run.finish(item.name, fp, summary, timer.seconds)
-        console.print(f"[green]✓ {item.name}[/green] in {timer.seconds:.1f}s")
+    todo = [registry[p.name] for p in planned if p.status != "done"]
+    if any(stage.needs_model for stage in todo):
+        check_model_settings(ctx.config)
+    for stage in todo:
+        if stage.check is not None:
+            stage.check(ctx)
+
+
+def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
+                 force: Iterable[str] = (), *, overwrite: bool = False,
+                 context: RunContext | None = None) -> RunContext:
+    """Run the stages ``targets`` need in ``run_dir``, skipping those already done.
+
+    Before anything is written: the run folder is locked for this process, the plan is
+    checked against the folder (another model's or data's finished stages are not thrown
+    away without ``overwrite``; a finished stage's changed artifact is not trusted), and
+    every stage that will run checks its inputs. The config is saved then.
+    """
+    ctx = context or RunContext(config, run_dir)
+    with RunLock(ctx.run.root):
+        force = set(force)
+        planned = plan(ctx, targets, force)
+        check_inputs(ctx, planned)
+        check_same_study(ctx, planned, overwrite)
+        check_artifacts(ctx, [p for p in planned if p.status == "done"])
+        registry = stage_map()
+        if any(registry[p.name].needs_model for p in planned if p.status != "done"):
+            ctx.lm  # noqa: B018 - load (and check layers against) the model before any write
+        write_json(ctx.run.root / CONFIG_FILE, config.to_dict())
+        for item in planned:
+            _run_stage(ctx, registry[item.name], item, force)
     return ctx
+
+
+def _run_stage(ctx: RunContext, stage: Stage, item: PlannedStage, force: set[str]) -> None:
+    fp = _fingerprint(ctx, stage)  # upstream completions are final by now
+    if item.name not in force and ctx.run.is_done(item.name, fp):
+        console.print(f"[dim]✓ {item.name}: up to date[/dim]")
+        return
+    if item.name in force:
+        ctx.run.invalidate(item.name)
+        force.discard(item.name)
+        folder, resuming = ctx.run.begin(item.name, fp + ":forced")
+    else:
+        folder, resuming = ctx.run.begin(item.name, fp)
+    console.print(f"[bold]▶ {item.name}[/bold]: {stage.description}"
+                  + (" (resuming)" if resuming else ""))
+    start = time.perf_counter()
+    try:
+        summary = stage.run(ctx, folder, resuming) or {}
+    except KeyboardInterrupt:
+        ctx.run.add_attempt(item.name, time.perf_counter() - start)
+        raise StageInterrupted(item.name, ctx.run.root) from None
+    except BaseException:
+        ctx.run.add_attempt(item.name, time.perf_counter() - start)
+        raise
+    seconds = time.perf_counter() - start
+    marker = ctx.run.finish(item.name, fp, summary, seconds,
+                            record_outputs(folder, stage.outputs))
+    console.print(f"[green]✓ {item.name}[/green] in {seconds:.1f}s"
+                  + (f" ({marker['seconds']:.1f}s over {marker['attempts']} attempts)"
+                     if marker["attempts"] > 1 else ""))
 
 
 def print_plan(ctx: RunContext, planned: list[PlannedStage]) -> None:

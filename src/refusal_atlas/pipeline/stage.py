@@ -33,6 +33,12 @@ class Stage:
     disabled_by: str | None = None
     """The setting that turns the stage off, for messages ("sae.enabled = false")."""
     needs_model: bool = True
+    outputs: tuple[str, ...] = ()
+    """The artifacts (paths in the stage folder) that ``_done.json`` vouches for by hash."""
+    check: Callable[["RunContext"], None] | None = None
+    """Validates the stage's inputs before anything runs or is cleared: files exist and
+    parse, names are known, finished upstream artifacts load. Cheap and model-free; raises
+    :class:`~refusal_atlas.errors.UserError`."""
 
 
 def settings_of(section) -> dict:

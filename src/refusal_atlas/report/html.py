@@ -11,7 +11,7 @@ import base64
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jinja2
 
@@ -62,14 +62,23 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 """The page may load nothing from anywhere and run only its own filter script."""
 
 
-def _template_env() -> jinja2.Environment:
+def _lenient(fn: Callable[..., str]) -> Callable[..., str]:
+    """A number filter that shows "–" for a value the data lacks (last resort: the sections
+    give every key the template reads, None where there is no number)."""
+    def filt(x: Any, *args: Any) -> str:
+        return fn(None if isinstance(x, jinja2.Undefined) else x, *args)
+    return filt
+
+
+def _template_env(strict: bool = False) -> jinja2.Environment:
+    """The page's Jinja environment; ``strict`` makes any key the template reads and the
+    data lacks an error (the tests render every kind of run this way)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["f"] = fmt
-    env.filters["pct"] = pct
-    env.filters["ak"] = alpha_key
-    env.filters["secs"] = secs
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+        undefined=jinja2.StrictUndefined if strict else jinja2.ChainableUndefined,
+        trim_blocks=True, lstrip_blocks=True)
+    filters = {"f": fmt, "pct": pct, "ak": alpha_key, "secs": secs}
+    env.filters.update(filters if strict else {k: _lenient(v) for k, v in filters.items()})
     return env
 
 
@@ -105,19 +114,21 @@ def collect_figures(data: Mapping[str, Any]) -> list[dict]:
     return found
 
 
-def render_html(data: ReportData) -> str:
+def render_html(data: ReportData, *, strict: bool = False) -> str:
     """The report as one self-contained HTML page (figures inlined, model text escaped).
 
     Args:
         data: what :func:`~refusal_atlas.report.build_report` returned; figures are
             read from ``data["run_dir"]``.
+        strict: raise on any key the template reads that ``data`` lacks, instead of
+            showing nothing there (for tests).
 
     Example:
         >>> page = render_html(data)  # doctest: +SKIP
     """
     run_dir = Path(data["run_dir"])
     figures = {f["path"]: _embed(run_dir, f) for f in collect_figures(data)}
-    template = _template_env().get_template("report.html.j2")
+    template = _template_env(strict).get_template("report.html.j2")
     return template.render(d=data, figs=figures, script=_SCRIPT, csp=CSP,
                            section_ids=SECTION_IDS, groups=GROUP_ORDER,
                            config_json=json.dumps(data.get("config") or {}, indent=2,

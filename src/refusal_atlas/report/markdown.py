@@ -29,10 +29,13 @@ def render_markdown(data: ReportData) -> str:
     """
     s = data.get("summary") or {}
     L: list[str] = [f"# {_md_text(data.get('title'))}", ""]
-    L.append(f"Model `{s.get('model')}` · layer {s.get('layer')} · position {s.get('position')} · "
-             f"judge {s.get('steering_judge') or s.get('labels_judge')} · data "
-             f"`{s.get('data')}` ({s.get('n_splits')} splits, {s.get('n_split_prompts')} + "
-             f"{s.get('n_benign_prompts')} benign prompts) · total {secs(s.get('total_seconds'))}")
+    if s.get("available"):
+        L.append(f"Model `{s.get('model')}` · layer {s.get('layer')} · position {s.get('position')} · "
+                 f"judge {s.get('steering_judge') or s.get('labels_judge')} · data "
+                 f"`{s.get('data')}` ({s.get('n_splits')} splits, {s.get('n_split_prompts')} + "
+                 f"{s.get('n_benign_prompts')} benign prompts) · total {secs(s.get('total_seconds'))}")
+    else:
+        L.append(f"_{_md_text(s.get('reason'))}_")
     if s.get("judge_note"):
         L.append("")
         L.append(f"> Note: {s['judge_note']}.")
@@ -54,12 +57,20 @@ def render_markdown(data: ReportData) -> str:
     L += ["## Geometry", ""]
     if geo.get("available"):
         gs = geo.get("summary") or {}
-        L.append(f"Cosine {fmt(gs.get('min_offdiag_cosine'))} … {fmt(gs.get('max_offdiag_cosine'))} "
-                 f"(mean {fmt(gs.get('mean_offdiag_cosine'))}); best k {geo.get('best_k')} "
-                 f"(silhouette {fmt(gs.get('best_silhouette'))}). Source: `geometry/geometry.json`.")
+        if geo.get("n_pairs") == 1:
+            cos = (f"One pair ({' vs '.join(gs.get('min_pair') or [])}): cosine "
+                   f"{fmt(gs.get('min_offdiag_cosine'))}")
+        else:
+            cos = (f"Cosine {fmt(gs.get('min_offdiag_cosine'))} … "
+                   f"{fmt(gs.get('max_offdiag_cosine'))} (mean {fmt(gs.get('mean_offdiag_cosine'))})")
+        if geo.get("best_k") is not None:
+            cl_text = f"best k {geo['best_k']} (silhouette {fmt(gs.get('best_silhouette'))})"
+        else:
+            cl_text = f"clustering not measured in this run: {geo.get('clustering_reason')}"
+        L.append(f"{_md_text(cos)}; {_md_text(cl_text)}. Source: `geometry/geometry.json`.")
         for k, cl in (geo.get("clusters_by_k") or {}).items():
             if k in ("2", str(geo.get("best_k"))):
-                L.append(f"- k = {k}: " + " | ".join(", ".join(c) for c in cl))
+                L.append(f"- k = {k}: " + _md_text(" | ".join(", ".join(c) for c in cl)))
     else:
         L.append(f"_{_md_text(geo.get('reason'))}_")
     st = data.get("steering") or {}
@@ -67,14 +78,19 @@ def render_markdown(data: ReportData) -> str:
     if st.get("available"):
         tab = st.get("table") or {}
         keys = tab.get("alpha_keys") or []
-        L.append("| direction | " + " | ".join(f"α={k}" for k in keys) + " |")
-        L.append("|---|" + "---|" * len(keys))
+        if tab.get("rows"):
+            L.append("| direction | " + " | ".join(f"α={k}" for k in keys) + " |")
+            L.append("|---|" + "---|" * len(keys))
+        else:
+            L.append("_No dose-response rows in `steering/metrics.json`._")
         for r in tab.get("rows") or []:
             L.append(f"| {_md_text(r['label'])} | " + " | ".join(
                 f"{fmt((r['cells'].get(k) or {}).get('rr'))} / {fmt((r['cells'].get(k) or {}).get('orr'))}"
                 if k in r["cells"] else "" for k in keys) + " |")
         g = st.get("gap") or {}
-        if g.get("value") is not None:
+        if g.get("value") is None:
+            L += ["", f"No trade-off gap: {_md_text(st.get('gap_reason'))}."]
+        else:
             ci = g.get("ci95")
             L.append("")
             L.append(f"Trade-off gap {fmt(g['value'], 3)} ({' vs '.join(g.get('pair') or [])})"
@@ -89,7 +105,10 @@ def render_markdown(data: ReportData) -> str:
         b = ab.get("baseline") or {}
         L.append(f"Baseline RR {fmt(b.get('rr'))}, ORR {fmt(b.get('orr'))}. Source: "
                  "`ablation/metrics.json`.")
-        L += ["", "| direction | RR | ORR | ΔRR | ΔORR |", "|---|---|---|---|---|"]
+        if ab.get("rows"):
+            L += ["", "| direction | RR | ORR | ΔRR | ΔORR |", "|---|---|---|---|---|"]
+        else:
+            L += ["", "_No ablation rows in `ablation/metrics.json`._"]
         for r in ab.get("rows") or []:
             L.append(f"| {_md_text(r.get('direction'))} | {fmt(r.get('rr'))} | {fmt(r.get('orr'))} | "
                      f"{fmt(r.get('d_rr'))} | {fmt(r.get('d_orr'))} |")
@@ -102,6 +121,9 @@ def render_markdown(data: ReportData) -> str:
                  f"{sae.get('tail_size')}, shared {sae.get('shared_size')}, distinct "
                  f"{sae.get('distinct')} (core = in ≥ {sae.get('core_min_splits')} splits). "
                  "Source: `sae_analysis/analysis.json`.")
+        if sae.get("core_reason"):
+            L.append(f"Shared core vs long tail not measured in this run: "
+                     f"{_md_text(sae['core_reason'])}.")
         core = [str(r["latent"]) for r in sae.get("core") or []]
         if core:
             L.append(f"Core latents: {', '.join(core[:30])}")
@@ -114,9 +136,13 @@ def render_markdown(data: ReportData) -> str:
     sty = data.get("style") or {}
     L += ["", "## Refusal style", ""]
     if sty.get("available"):
-        L += [f"Classifier: {sty.get('classifier')}. Source: `style/summary.json`.", "",
-              "| direction | refusals | dominant | purity |", "|---|---|---|---|"]
-        for r in ([sty["baseline"]] if sty.get("baseline") else []) + (sty.get("rows") or []):
+        L.append(f"Classifier: {sty.get('classifier')}. Source: `style/summary.json`.")
+        if sty.get("empty_reason"):
+            L += ["", f"_{_md_text(sty['empty_reason'])}._"]
+        rows = ([sty["baseline"]] if sty.get("baseline") else []) + (sty.get("rows") or [])
+        if rows:
+            L += ["", "| direction | refusals | dominant | purity |", "|---|---|---|---|"]
+        for r in rows:
             L.append(f"| {_md_text(r['name'])} | {r.get('n_refusals')} | {r.get('dominant') or '–'} | "
                      f"{pct(r.get('purity'))} |")
     else:

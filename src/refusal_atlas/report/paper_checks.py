@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from .format import alpha_key, fmt, num, pct
 
-__all__ = ["COCONOT_NON_SAFETY", "DISTINCT_COSINE", "MIN_RR_MOVE", "ONE_KNOB_ALPHA",
+__all__ = ["COCONOT_NON_SAFETY", "DISTINCT_COSINE", "MIN_RR_MOVE", "NOT_MEASURED", "ONE_KNOB_ALPHA",
            "ONE_KNOB_FALLBACK_GAP", "PAPER", "SILHOUETTE_TOLERANCE", "finding_geometry",
            "finding_one_knob", "finding_sae", "findings"]
 
@@ -34,10 +34,18 @@ MIN_RR_MOVE = 0.10
 DISTINCT_COSINE = 0.5
 
 
+NOT_MEASURED = "not measured in this run"
+
+
 def _verdict(checks: Sequence[Mapping[str, Any]]) -> str:
+    """From the decided checks; with none decided, "not measured in this run" when every
+    check (preconditions aside) could not be measured, else "inconclusive"."""
     decided = [c["agrees"] for c in checks
                if c.get("agrees") is not None and not c.get("precondition")]
     if not decided:
+        judged = [c for c in checks if not c.get("precondition")]
+        if judged and all(c.get("not_measured") for c in judged):
+            return NOT_MEASURED
         return "inconclusive"
     if all(decided):
         return "agrees with the paper"
@@ -51,7 +59,21 @@ def _check(label: str, measured: str, paper: str, agrees: bool | None, criterion
     """One measured comparison; a ``precondition`` (e.g. "steering moved RR at all") is shown
     but decides only whether the finding can be judged, not which way."""
     return {"label": label, "measured": measured, "paper": paper, "agrees": agrees,
-            "criterion": criterion, "source": source, "precondition": precondition}
+            "criterion": criterion, "source": source, "precondition": precondition,
+            "not_measured": None}
+
+
+def _not_measured(label: str, paper: str, reason: str, source: str) -> dict:
+    """A check this run cannot make (too few directions, a skipped step): shown with the
+    reason, never counted for or against the paper."""
+    return {**_check(label, NOT_MEASURED, paper, None, reason, source), "not_measured": reason}
+
+
+def _unavailable(base: dict, section: Mapping[str, Any]) -> dict:
+    """The finding when its section is not available at all."""
+    return {**base, "status": NOT_MEASURED, "checks": [],
+            "text": [f"Not measured in this run ({section.get('reason') or 'no data'})."],
+            "sources": []}
 
 
 def finding_geometry(geo: Mapping[str, Any], model: str | None) -> dict:
@@ -63,8 +85,7 @@ def finding_geometry(geo: Mapping[str, Any], model: str | None) -> dict:
                      f"{PAPER['model']}, two clusters (the four CoCoNot non-safety splits vs the "
                      f"rest), silhouette about {PAPER['silhouette']}."}
     if not geo.get("available"):
-        return {**base, "status": "not measured in this run", "checks": [],
-                "text": [f"Not measured in this run ({geo.get('reason')})."], "sources": []}
+        return _unavailable(base, geo)
     s = geo.get("summary") or {}
     names = geo.get("names") or []
     n = len(names)
@@ -72,11 +93,16 @@ def finding_geometry(geo: Mapping[str, Any], model: str | None) -> dict:
     checks: list[dict] = []
     text: list[str] = []
     src = "geometry/geometry.json"
-    text.append(f"On {model or 'this model'}, the {n} directions have pairwise cosines from "
-                f"{fmt(cmin)} ({' vs '.join(s.get('min_pair') or [])}) to {fmt(cmax)} "
-                f"({' vs '.join(s.get('max_pair') or [])}), mean {fmt(s.get('mean_offdiag_cosine'))}; "
-                f"the paper reports {PAPER['cosine_min']} to {PAPER['cosine_max']} on "
-                f"{PAPER['model']}.")
+    paper_range = (f"the paper reports {PAPER['cosine_min']} to {PAPER['cosine_max']} on "
+                   f"{PAPER['model']}.")
+    if n == 2:  # one pair: no range
+        text.append(f"On {model or 'this model'}, the 2 directions ({' and '.join(names)}) have "
+                    f"cosine {fmt(cmin)}; " + paper_range)
+    else:
+        text.append(f"On {model or 'this model'}, the {n} directions have pairwise cosines from "
+                    f"{fmt(cmin)} ({' vs '.join(s.get('min_pair') or [])}) to {fmt(cmax)} "
+                    f"({' vs '.join(s.get('max_pair') or [])}), mean "
+                    f"{fmt(s.get('mean_offdiag_cosine'))}; " + paper_range)
     dp = ((geo.get("bootstrap") or {}).get("distinct_pairs")) or None
     if dp and dp.get("n_pairs"):
         share = dp["n_distinct"] / dp["n_pairs"]
@@ -95,25 +121,39 @@ def finding_geometry(geo: Mapping[str, Any], model: str | None) -> dict:
             f"min cosine {PAPER['cosine_min']}", cmin < DISTINCT_COSINE,
             f"the least similar pair has cosine below {DISTINCT_COSINE} (no bootstrap in this run)",
             f"{src} → summary.min_offdiag_cosine"))
+    else:
+        checks.append(_not_measured("directions are not all parallel",
+                                    f"min cosine {PAPER['cosine_min']}",
+                                    "geometry.json has no off-diagonal cosine",
+                                    f"{src} → summary.min_offdiag_cosine"))
     clusters2 = (geo.get("clusters_by_k") or {}).get("2") or []
-    sil = {int(r["k"]): num(r.get(geo.get("primary_linkage", "average")))
-           for r in geo.get("silhouette") or []}
+    no_clusters = geo.get("clustering_reason")
+    linkage = geo.get("primary_linkage") or "average"
+    two_clusters = "two clusters: CoCoNot non-safety vs the rest (k = 2)"
+    coconot_vs_rest = "{" + ", ".join(COCONOT_NON_SAFETY) + "} vs the other splits"
+    no_k2 = "k = 2 is not among the clustering's k (geometry.ks)"
+    sil = {int(r["k"]): num(r.get(linkage)) for r in geo.get("silhouette") or []}
     present = [c for c in COCONOT_NON_SAFETY if c in names]
     if clusters2 and len(present) == len(COCONOT_NON_SAFETY) and n > len(present):
         match = any(set(c) == set(COCONOT_NON_SAFETY) for c in clusters2)
         desc = " | ".join(", ".join(c) for c in clusters2)
         checks.append(_check(
-            "two clusters: CoCoNot non-safety vs the rest (k = 2)",
-            "matches" if match else f"differs: {desc}",
-            "{" + ", ".join(COCONOT_NON_SAFETY) + "} vs the other splits", match,
-            f"at k = 2 ({geo.get('primary_linkage')} linkage on 1 - cosine) one cluster is exactly "
+            two_clusters, "matches" if match else f"differs: {desc}", coconot_vs_rest, match,
+            f"at k = 2 ({linkage} linkage on 1 - cosine) one cluster is exactly "
             "the four CoCoNot non-safety splits",
-            f"{src} → clustering.linkages.{geo.get('primary_linkage')}.labels['2']"))
+            f"{src} → clustering.linkages.{linkage}.labels['2']"))
         text.append("At k = 2 the clusters are " + " and ".join("{" + ", ".join(c) + "}"
                                                                   for c in clusters2) + ".")
     elif clusters2:
+        why = ("needs all four CoCoNot non-safety splits and at least one other; this run has "
+               f"{len(present)} of the four")
+        checks.append(_not_measured(two_clusters, coconot_vs_rest, why,
+                                    f"{src} → names"))
         text.append("The paper's two-cluster test needs all four CoCoNot non-safety splits and at "
                     f"least one other; this run has {len(present)} of them, so it is not checked.")
+    else:
+        checks.append(_not_measured(two_clusters, coconot_vs_rest, no_clusters or no_k2,
+                                    f"{src} → clustering"))
     best_k = geo.get("best_k")
     best_sil = num(s.get("best_silhouette"))
     if 2 in sil and sil[2] is not None:
@@ -121,7 +161,11 @@ def finding_geometry(geo: Mapping[str, Any], model: str | None) -> dict:
             "silhouette at k = 2", fmt(sil[2], 3), f"about {PAPER['silhouette']}",
             abs(sil[2] - PAPER["silhouette"]) <= SILHOUETTE_TOLERANCE,
             f"within ±{SILHOUETTE_TOLERANCE:.2f} of the paper's {PAPER['silhouette']}",
-            f"{src} → clustering.linkages.{geo.get('primary_linkage')}.silhouette['2']"))
+            f"{src} → clustering.linkages.{linkage}.silhouette['2']"))
+    else:
+        checks.append(_not_measured(
+            "silhouette at k = 2", f"about {PAPER['silhouette']}",
+            no_clusters or no_k2, f"{src} → clustering.linkages.{linkage}.silhouette"))
     if best_k is not None:
         checks.append(_check(
             "number of clusters with the best silhouette", f"k = {best_k} (silhouette "
@@ -133,10 +177,16 @@ def finding_geometry(geo: Mapping[str, Any], model: str | None) -> dict:
                     + (f"; at k = 2 it is {fmt(sil.get(2))}"
                        if sil.get(2) is not None and best_k != 2 else "")
                     + f"; the paper reports about {PAPER['silhouette']} with two clusters.")
-    elif geo.get("skipped_reason"):
-        text.append(f"Clustering was skipped: {geo['skipped_reason']}.")
+    else:
+        why = no_clusters or geo.get("skipped_reason") or "geometry.json has no best k"
+        checks.append(_not_measured("number of clusters with the best silhouette",
+                                    f"k = {PAPER['n_clusters']}", why, f"{src} → clustering"))
+        text.append(f"Clustering was not measured in this run: {why}.")
     boot = geo.get("bootstrap") or {}
-    if boot.get("k2_match_fraction") is not None:
+    if boot and boot.get("k2_match_fraction") is None:
+        text.append("The stability of the k = 2 partition was not measured: "
+                    f"{boot.get('k2_reason') or boot.get('reference') or 'no k = 2 partition'}.")
+    elif boot.get("k2_match_fraction") is not None:
         text.append(f"Stability: {pct(boot['k2_match_fraction'])} of {boot.get('n_resamples')} "
                     "bootstrap resamples reproduce the k = 2 partition exactly (mean adjusted Rand "
                     f"index {fmt(boot.get('k2_ari_mean'))}).")
@@ -152,8 +202,7 @@ def finding_one_knob(steer: Mapping[str, Any]) -> dict:
             "claim": "Steering along any category's direction moves refusal on harmful prompts "
                      "(RR) and over-refusal on benign prompts (ORR) along nearly the same curve."}
     if not steer.get("available"):
-        return {**base, "status": "not measured in this run", "checks": [],
-                "text": [f"Not measured in this run ({steer.get('reason')})."], "sources": []}
+        return _unavailable(base, steer)
     gap = steer.get("gap") or {}
     rows = (steer.get("table") or {}).get("rows") or []
     src = "steering/metrics.json"
@@ -180,8 +229,11 @@ def finding_one_knob(steer: Mapping[str, Any]) -> dict:
         f"{src} → dose_response", precondition=True))
     value = num(gap.get("value"))
     if value is None:
-        text.append("No trade-off gap could be computed (fewer than two curves, or no "
-                    "overlapping RR ranges).")
+        why = steer.get("gap_reason") or "no trade-off gap in steering/metrics.json"
+        checks.append(_not_measured("trade-off gap within sampling noise",
+                                    "nearly the same trade-off", why,
+                                    f"{src} → tradeoff_gap"))
+        text.append(f"No trade-off gap: {why}.")
     else:
         ci = gap.get("ci95")
         pair = " vs ".join(gap.get("pair") or [])
@@ -213,7 +265,10 @@ def finding_one_knob(steer: Mapping[str, Any]) -> dict:
     if not probed and moved is not None:
         text.append(f"Steering changed RR by at most {fmt(moved)} along any direction, so the "
                     "trade-off curves were barely probed; the gap is not evidence either way.")
-    status = _verdict(checks) if probed else "inconclusive"
+    if value is None:  # without a gap there is nothing to judge, whatever RR did
+        status = NOT_MEASURED
+    else:
+        status = _verdict(checks) if probed else "inconclusive"
     return {**base, "status": status, "checks": checks, "text": text, "sources": [src]}
 
 
@@ -225,41 +280,59 @@ def finding_sae(sae: Mapping[str, Any], steer: Mapping[str, Any]) -> dict:
                      "categories plus a long tail of category-specific latents; steering with "
                      "the core behaves like steering with the directions."}
     if not sae.get("available"):
-        return {**base, "status": "not measured in this run", "checks": [],
-                "text": [f"Not measured in this run ({sae.get('reason')})."], "sources": []}
+        return _unavailable(base, sae)
     checks: list[dict] = []
     text: list[str] = []
     src = "sae_analysis/analysis.json"
     core, tail = num(sae.get("core_size")), num(sae.get("tail_size"))
     shared, distinct = num(sae.get("shared_size")), num(sae.get("distinct"))
     k, m, ns = sae.get("core_k"), sae.get("core_min_splits"), len(sae.get("splits") or [])
-    text.append(f"Top-{k} latents of {ns} splits: {int(distinct or 0)} distinct latents; shared "
-                f"core (in the top-{k} of at least {m} splits) {int(core or 0)}, long tail (in one "
-                f"split only) {int(tail or 0)}, in between {int(shared or 0)}.")
+    no_core = sae.get("core_reason") or (
+        None if core is not None and tail is not None
+        else f"{src} has no core or tail size for top-{k}")
+    splits_text = f"{ns} split" + ("" if ns == 1 else "s")
+    if no_core:
+        text.append(f"Top-{k} latents of {splits_text}: {int(distinct or 0)} distinct latents.")
+    else:
+        text.append(f"Top-{k} latents of {splits_text}: {int(distinct or 0)} distinct latents; "
+                    f"shared core (in the top-{k} of at least {m} splits) {int(core or 0)}, long "
+                    f"tail (in one split only) {int(tail or 0)}, in between {int(shared or 0)}.")
     info = sae.get("sae") or {}
-    pos = next((r for r in info.get("metrics") or [] if r["set"] == "position_all"), None)
+    pos = next((r for r in info.get("metrics") or [] if r.get("set") == "position_all"), None)
     if pos and pos.get("fve") is not None:
         text.append(f"The SAE ({info.get('architecture')}, {info.get('d_sae')} latents, "
                     f"{info.get('source')}) explains {pct(pos['fve'])} of the variance at the "
                     "analysis position (sae/sae.json → metrics.position_all.fve).")
-    if core is not None:
+    if no_core:
+        checks.append(_not_measured("a shared core exists", "a small core shared by most "
+                                    "categories", no_core, f"{src} → summary.core_size"))
+        checks.append(_not_measured("the tail is longer than the core", "long tail, small core",
+                                    no_core, f"{src} → summary.tail_size"))
+        text.append(f"Core and tail were not measured in this run: {no_core}.")
+    if core is not None and not no_core:
         checks.append(_check("a shared core exists", f"{int(core)} core latents",
                              "a small core shared by most categories", core >= 1,
                              f"at least one latent in the top-{k} of ≥ {m} of {ns} splits",
                              f"{src} → summary.core_size"))
-    if core is not None and tail is not None:
+    if core is not None and tail is not None and not no_core:
         checks.append(_check("the tail is longer than the core",
                              f"tail {int(tail)} vs core {int(core)}", "long tail, small core",
                              tail > core, "more single-split latents than core latents",
                              f"{src} → summary.tail_size"))
     st = sae.get("steering") or {}
+    core_label = "core-latent steering follows the directions' trade-off"
+    core_paper = "core steering explains the shared knob"
+    core_src = "sae_steering/comparison.json → gaps['vector/sae_core']"
     if not st.get("available"):
+        checks.append(_not_measured(core_label, core_paper, st.get("reason") or "not run",
+                                    core_src))
         text.append(f"Core-latent steering was not measured in this run ({st.get('reason')}).")
     else:
         comp = st.get("comparison") or {}
-        core_gap = next((g for g in comp.get("gaps") or [] if g["label"] == "vector/sae_core"), None)
+        core_gap = next((g for g in comp.get("gaps") or []
+                         if g.get("label") == "vector/sae_core"), None)
         core_row = next((r for r in (st.get("table") or {}).get("rows") or []
-                         if r["label"] in ("vector/sae_core", "sae_core")), None)
+                         if r.get("label") in ("vector/sae_core", "sae_core")), None)
         if core_row:
             text.append(f"Steering with the sum of the core latents' decoder rows: RR "
                         f"{fmt(core_row.get('zero_rr'))} → {fmt(core_row.get('top_rr'))}, ORR "
@@ -277,28 +350,30 @@ def finding_sae(sae: Mapping[str, Any], steer: Mapping[str, Any]) -> dict:
                     text.append(f"Direction steering at the same alpha: mean RR "
                                 f"{fmt(sum(mrr) / len(mrr))}, mean ORR {fmt(sum(morr) / len(morr))} "
                                 f"over {len(at)} directions (steering/metrics.json).")
-        if core_gap and num(core_gap.get("max_over_directions")) is not None:
+        if core_row is not None and core_gap and \
+                num(core_gap.get("max_over_directions")) is not None:
             cg = num(core_gap["max_over_directions"])
             dg = num((steer.get("gap") or {}).get("value"))
             noise = num((steer.get("gap") or {}).get("null_95"))
             bound = max(x for x in (dg, noise, 0.0) if x is not None)
-            moved = core_row is not None and num(core_row.get("rr_span")) is not None and \
-                core_row["rr_span"] >= MIN_RR_MOVE
+            span = num(core_row.get("rr_span"))
+            moved = span is not None and span >= MIN_RR_MOVE
             checks.append(_check(
-                "core-latent steering follows the directions' trade-off",
+                core_label,
                 f"core vs directions: max gap {fmt(cg, 3)}, mean {fmt(core_gap.get('mean_over_directions'), 3)}"
                 f"; between directions {fmt(dg, 3)}",
-                "core steering explains the shared knob",
-                (cg <= bound + 1e-9) if moved else None,
+                core_paper, (cg <= bound + 1e-9) if moved else None,
                 "the core curve's largest gap to any direction curve is no larger than the "
                 "largest gap between two directions (or the noise level, null_95); only judged "
                 f"when core steering moves RR by ≥ {MIN_RR_MOVE}",
-                "sae_steering/comparison.json → gaps['vector/sae_core']"))
+                core_src))
             text.append(f"Largest |ORR difference| at matched RR between the core curve and any "
                         f"direction curve: {fmt(cg, 3)} (between two directions: {fmt(dg, 3)}).")
-        elif core_gap is None:
-            text.append("No core-latent steering curve (sae_steering has no sae_core condition "
-                        "or no comparison with direction steering).")
+        else:
+            why = ("sae_steering has no sae_core curve or no comparison of it with direction "
+                   "steering")
+            checks.append(_not_measured(core_label, core_paper, why, core_src))
+            text.append(f"No core-latent steering curve ({why}).")
     return {**base, "status": _verdict(checks), "checks": checks, "text": text,
             "sources": [src, "sae/sae.json", "sae_steering/comparison.json"]}
 

@@ -4,8 +4,7 @@ import json
 import shutil
 
 import pytest
-import torch
-from conftest import TINY_SETTINGS, write_tiny_suite
+from conftest import TINY_SETTINGS, one_torch_thread, write_tiny_suite
 
 from refusal_atlas.cli import main
 from refusal_atlas.config import load_config
@@ -15,11 +14,8 @@ from refusal_atlas.sweeps import GAP_UNCERTAINTY
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    """Tiny models run ~50x faster on one thread than on two when the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 def _lines(path):

@@ -8,7 +8,7 @@ from ...metrics import compact_summary
 from ...progress import console
 from ...sweeps import ablation_grid, vectors_from_directions
 from ..stage import Stage
-from .sweep import chosen_directions, one_line, prompts_setting, run_sweep_stage
+from .sweep import check_sweep_inputs, chosen_directions, one_line, prompts_setting, run_sweep_stage
 
 
 def run(ctx, out_dir: Path, resuming: bool) -> dict:
@@ -29,4 +29,5 @@ def settings(cfg) -> dict:
 
 STAGE = Stage("ablation", ("directions", "test_set", "labels"), settings, run,
               "ablate every direction; RR / ORR", enabled=lambda c: bool(c.steering.ablation),
-              disabled_by="steering.ablation = false")
+              disabled_by="steering.ablation = false",
+              check=check_sweep_inputs, outputs=("conditions.json", "results.jsonl", "metrics.json"))

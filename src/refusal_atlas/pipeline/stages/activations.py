@@ -27,4 +27,5 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
 
 STAGE = Stage("activations", ("layer_scan",),
               lambda c: {"model": model_settings(c), "position": c.activations.position},
-              run, "activations at (layer, position) for every HR and BC prompt")
+              run, "activations at (layer, position) for every HR and BC prompt",
+              outputs=("acts.safetensors",))

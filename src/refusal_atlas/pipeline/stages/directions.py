@@ -31,4 +31,5 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
 
 
 STAGE = Stage("directions", ("activations", "pools"), lambda c: {}, run,
-              "difference-in-means direction per split", needs_model=False)
+              "difference-in-means direction per split", needs_model=False,
+              outputs=("directions.safetensors", "directions.json"))

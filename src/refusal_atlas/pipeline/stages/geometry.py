@@ -40,4 +40,5 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
 
 
 STAGE = Stage("geometry", ("directions", "activations"), lambda c: settings_of(c.geometry), run,
-              "cosines, clustering, bootstrap, MDS, figures", needs_model=False)
+              "cosines, clustering, bootstrap, MDS, figures", needs_model=False,
+              outputs=("geometry.json",))

@@ -25,10 +25,16 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
     return summary
 
 
+def check(ctx) -> None:
+    """The judge can be built with its options (a judge loads its own model lazily)."""
+    ctx.judge(ctx.config.labels.judge, ctx.config.labels.judge_options)
+
+
 def settings(c) -> dict:
     return {"model": model_settings(c), "judge": c.labels.judge,
             "judge_options": c.labels.judge_options, "max_new_tokens": c.labels.max_new_tokens}
 
 
 STAGE = Stage("labels", ("prompts",), settings, run,
-              "generate base responses and judge them (HR/HC/BR/BC)")
+              "generate base responses and judge them (HR/HC/BR/BC)", check=check,
+              outputs=("responses.jsonl", "labels.jsonl", "counts.json"))

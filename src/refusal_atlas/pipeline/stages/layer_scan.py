@@ -89,4 +89,5 @@ def settings(c) -> dict:
 
 
 STAGE = Stage("layer_scan", ("pools",), settings, run,
-              "HR/BC separation per layer; choose the layer")
+              "HR/BC separation per layer; choose the layer",
+              outputs=("layer.json", "layer_scan.json"))

@@ -28,4 +28,5 @@ def settings(c) -> dict:
 
 
 STAGE = Stage("pools", ("labels",), settings, run, "draw the balanced training pools",
-              needs_model=False)
+              needs_model=False,
+              outputs=("pools.json",))

@@ -28,4 +28,5 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
 
 
 STAGE = Stage("report", READS, lambda c: settings_of(c.report), run,
-              "report.html (figures embedded) and report.md", needs_model=False)
+              "report.html (figures embedded) and report.md", needs_model=False,
+              outputs=("findings.json",))

@@ -21,6 +21,7 @@ from ...plots.sae import plot_training
 from ...progress import console
 from ...sae.corpus import CorpusConfig, CorpusPrompt, collect_corpus
 from ...sae.loaders import load_sae, save_saelens_dir
+from ...sae.loaders.hub import looks_like_hub_path
 from ...sae.models import check_compatible
 from ...sae.train import SAETrainConfig, evaluate_sae, train_sae
 from ..inputs import RESPONSES_FILE, SAE_JSON, load_label_records
@@ -176,6 +177,26 @@ def describe_metrics(meta: Mapping[str, Any]) -> str:
     return head + ": " + "; ".join(parts) + tail
 
 
+_HUB_PREFIXES = ("saelens:", "gemma-scope:", "dictionary-learning:")
+
+
+def check(ctx) -> None:
+    """A published SAE given as a local file or folder exists and loads; corpus files of an
+    SAE trained here exist."""
+    cfg = ctx.config.sae
+    if cfg.source == "train":
+        missing = [f for f in cfg.corpus.files if not Path(f).expanduser().is_file()]
+        if missing:
+            raise UserError(f"sae.corpus.files: file not found: {', '.join(missing)}")
+        return
+    if cfg.source.startswith(_HUB_PREFIXES) or looks_like_hub_path(cfg.source, min_parts=2):
+        return  # on the hub: checked when the stage loads it
+    if not Path(cfg.source).expanduser().exists():
+        raise UserError(f"sae.source: no SAE file or folder at {cfg.source} (or use 'train', "
+                        "saelens:RELEASE/ID, gemma-scope:PATH)")
+    load_sae(cfg.source)
+
+
 def _source_fingerprint(source: str) -> Any:
     """A local SAE file or folder is fingerprinted by its files' sizes and mtimes."""
     p = Path(source).expanduser()
@@ -215,4 +236,5 @@ def settings(cfg) -> dict:
 
 STAGE = Stage("sae", ("labels", "layer_scan"), settings, run,
               "train an SAE on this model (or load a published one); FVE, L0, dead latents",
-              enabled=lambda c: bool(c.sae.enabled), disabled_by="sae.enabled = false")
+              enabled=lambda c: bool(c.sae.enabled), disabled_by="sae.enabled = false",
+              check=check, outputs=("sae.json", "train_report.json", "saelens/cfg.json", "saelens/sae_weights.safetensors"))

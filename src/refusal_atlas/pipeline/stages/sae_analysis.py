@@ -100,4 +100,5 @@ def settings(cfg) -> dict:
 
 STAGE = Stage("sae_analysis", ("sae", "activations", "pools", "labels"), settings, run,
               "SAE latents per split: scores, top-K, shared core and long tail, examples",
-              enabled=lambda c: bool(c.sae.enabled), disabled_by="sae.enabled = false")
+              enabled=lambda c: bool(c.sae.enabled), disabled_by="sae.enabled = false",
+              outputs=("analysis.json", "firing.safetensors"))

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from ...artifacts import read_json, write_json
+from ...errors import UserError
 from ...geometry import load_geometry
 from ...metrics import compact_summary
 from ...plots.sae import plot_tradeoff_vs_directions
 from ...progress import console, warn
 from ...sae.comparison import compare_with_directions, comparison_markdown
-from ...sae.steering import build_sae_bank, choose_steer_splits, vector_cosines
+from ...sae.steering import STEER_SETS, build_sae_bank, choose_steer_splits, vector_cosines
 from ...sweeps import resolve_alphas, select_directions, steering_grid
-from ..inputs import run_analysis, run_directions, run_sae
+from ..inputs import SAE_JSON, run_analysis, run_directions, run_sae
 from ..stage import Stage
-from .sweep import prompts_setting, run_sweep_stage
+from .sweep import check_sweep_inputs, prompts_setting, run_sweep_stage
 
 COMPARISON_JSON = "comparison.json"
 
@@ -36,6 +37,27 @@ def _geometry_clusters(ctx) -> tuple[list[list[str]] | None, dict | None]:
     cosine = {(a, b): float(geometry.cosine[i][j]) for i, a in enumerate(names)
               for j, b in enumerate(names)}
     return clusters, cosine
+
+
+def check(ctx) -> None:
+    """Steered splits, sets and latents are known, against the finished SAE stages."""
+    check_sweep_inputs(ctx)
+    steer = ctx.config.sae.steer
+    unknown = [s for s in steer.sets if s not in STEER_SETS]
+    if unknown:
+        raise UserError(f"unknown sae.steer.sets {unknown}; sets: {', '.join(STEER_SETS)}")
+    if ctx.run.done_marker("sae_analysis") and steer.splits is not None:
+        analysed = run_analysis(ctx.run.root).splits
+        missing = [s for s in steer.splits if s not in analysed]
+        if missing:
+            raise UserError(f"sae.steer.splits {missing} have no SAE analysis; analysed "
+                            f"splits: {', '.join(analysed)}")
+    meta = read_json(ctx.stage_dir("sae") / SAE_JSON) if ctx.run.done_marker("sae") else None
+    if meta and steer.latents:
+        bad = [j for j in steer.latents if not 0 <= int(j) < int(meta["d_sae"])]
+        if bad:
+            raise UserError(f"sae.steer.latents {bad} are out of range for an SAE with "
+                            f"{meta['d_sae']} latents")
 
 
 def run(ctx, out_dir: Path, resuming: bool) -> dict:
@@ -126,4 +148,5 @@ STAGE = Stage("sae_steering",
               ("sae_analysis", "sae", "directions", "geometry", "test_set", "labels"),
               settings, run,
               "steer with sums of SAE decoder rows (core, per-split top-K); RR / ORR",
-              enabled=lambda c: bool(c.sae.enabled), disabled_by="sae.enabled = false")
+              enabled=lambda c: bool(c.sae.enabled), disabled_by="sae.enabled = false",
+              check=check, outputs=("vectors.json", "cosines.json", "conditions.json", "results.jsonl", "metrics.json"))

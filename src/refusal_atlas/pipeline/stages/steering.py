@@ -8,7 +8,7 @@ from ...metrics import compact_summary
 from ...progress import console
 from ...sweeps import resolve_alphas, steering_grid, vectors_from_directions
 from ..stage import Stage
-from .sweep import chosen_directions, one_line, prompts_setting, run_sweep_stage
+from .sweep import check_sweep_inputs, chosen_directions, one_line, prompts_setting, run_sweep_stage
 
 
 def run(ctx, out_dir: Path, resuming: bool) -> dict:
@@ -34,4 +34,5 @@ def settings(cfg) -> dict:
 
 
 STAGE = Stage("steering", ("directions", "test_set", "labels"), settings, run,
-              "steer along every direction over the alphas; RR / ORR")
+              "steer along every direction over the alphas; RR / ORR",
+              check=check_sweep_inputs, outputs=("conditions.json", "results.jsonl", "metrics.json"))

@@ -64,7 +64,13 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
             "purity": {d: s["purity"] for d, s in summary["by_direction"].items()}}
 
 
+def check(ctx) -> None:
+    """The classifier can be built (an LLM one names its backend) before any stage runs."""
+    make_classifier(ctx.config.style)
+
+
 STAGE = Stage("style", SOURCES, lambda c: settings_of(c.style), run,
               "classify the style of every steered refusal",
               enabled=lambda c: c.style.enabled, disabled_by="style.enabled = false",
-              needs_model=False)
+              needs_model=False, check=check,
+              outputs=("styles.jsonl", "summary.json"))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ...artifacts import write_json
+from ...errors import UserError
 from ...metrics import compact_summary
 from ...plots.sweeps import plot_ablation, plot_dose_response, plot_tradeoff
 from ...sweeps import (
@@ -39,6 +40,20 @@ def prompts_setting(value: str) -> dict:
     if value == "test_set":
         return {"prompts": value}
     return {"prompts": value, "sha256": file_setting(value)}
+
+
+def check_sweep_inputs(ctx) -> None:
+    """A sweep's inputs before it runs: the prompt file exists and parses (fully, once the
+    run's suite exists), and the chosen directions exist in a finished directions stage."""
+    ctx.judge(ctx.config.steering.judge, ctx.config.steering.judge_options)  # builds, or one line
+    setting = ctx.config.steering.prompts
+    if setting != "test_set":
+        if not Path(setting).expanduser().is_file():
+            raise UserError(f"steering.prompts: prompt file not found: {setting}")
+        if ctx.run.done_marker("prompts") and ctx.run.done_marker("labels"):
+            sweep_prompts(ctx)
+    if ctx.run.done_marker("directions"):
+        chosen_directions(ctx)
 
 
 def chosen_directions(ctx) -> dict[str, Any]:

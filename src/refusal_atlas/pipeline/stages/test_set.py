@@ -29,4 +29,5 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
 
 STAGE = Stage("test_set", ("pools",),
               lambda c: {"test_per_group": c.pools.test_per_group, "test_seed": c.pools.test_seed},
-              run, "draw the controlled test set (HR/HC/BR/BC)", needs_model=False)
+              run, "draw the controlled test set (HR/HC/BR/BC)", needs_model=False,
+              outputs=("test_set.json", "pool_report.json"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
+from ..format import num
 from .common import figure, not_run, read_json_or_none
 
 __all__ = ["layer_scan_section"]
@@ -24,11 +25,12 @@ def layer_scan_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
                 or "not run: layer_scan/layer.json is missing"}
     scan = read_json_or_none(run_dir / "layer_scan" / "layer_scan.json") or {}
     layers = scan.get("layers") or []
-    sep = scan.get("separation") or []
+    sep = [num(x) for x in scan.get("separation") or []]
     acc = scan.get("accuracy") or []
     chosen = layer.get("layer")
     at = layers.index(chosen) if chosen in layers else None
-    best = max(range(len(sep)), key=lambda i: sep[i]) if sep else None
+    finite = [i for i, x in enumerate(sep) if x is not None]
+    best = max(finite, key=lambda i: sep[i]) if finite else None
     return {
         "available": True, "layer": chosen, "position": layer.get("position"),
         "reason": layer.get("reason"), "n_layers": layer.get("n_layers"),

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from .common import not_run, read_json_or_none
+from .common import group_sizes, not_run, pick_rows, read_json_or_none
 
 __all__ = ["pools_section"]
+
+POOL_COLUMNS = ("name", "kind", "benign_pool", "source", "HR", "HC", "BR", "BC", "train_hr",
+                "train_bc", "test")
 
 
 def pools_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
@@ -24,12 +27,12 @@ def pools_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
     rows = read_json_or_none(run_dir / "test_set" / "pool_report.json") or []
     counts = read_json_or_none(run_dir / "labels" / "counts.json") or {}
     test_set = read_json_or_none(run_dir / "test_set" / "test_set.json") or {}
-    done = states["pools"].get("summary") or {}
+    done = (states.get("pools") or {}).get("summary") or {}
     return {
-        "available": True, "rows": rows,
+        "available": True, "rows": pick_rows(rows, POOL_COLUMNS),
         "judge": counts.get("judge"), "approximate": counts.get("approximate_judge"),
         "parse_errors": counts.get("judge_parse_errors"),
-        "test_set": {g: len(v) for g, v in (test_set.get("groups") or {}).items()},
+        "test_set": group_sizes(test_set),
         "test_seed": test_set.get("seed"),
         "splits_with_direction": done.get("splits_with_direction"),
         "warnings": done.get("warnings") or [],

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..format import num
-from .common import figure, read_json_or_none, stage_artifact
-from .steering import gap_view, pivot
+from .common import figure, named_count, pick, pick_rows, read_json_or_none, stage_artifact
+from .steering import alphas_view, gap_view, no_gap_reason, pivot
 
 __all__ = ["sae_section"]
+
+EXAMPLE_KEYS = ("activation", "label", "split", "text", "prompt_id")
 
 
 def sae_section(run_dir: Path, states: Mapping[str, dict], max_tail: int = 5) -> dict:
@@ -33,14 +35,13 @@ def _sae_info(run_dir: Path) -> dict:
     meta = read_json_or_none(run_dir / "sae" / "sae.json")
     if not isinstance(meta, dict):
         return {}
-    metrics = meta.get("metrics") or {}
+    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), Mapping) else {}
     sae = {
         "source": meta.get("source"), "spec": meta.get("spec"),
         "hook_layer": meta.get("hook_layer"), "d_in": meta.get("d_in"),
         "d_sae": meta.get("d_sae"), "architecture": meta.get("architecture"),
         "k": meta.get("k"), "note": meta.get("note"),
-        "metrics": [{"set": k, "fve": (v or {}).get("fve"), "l0": (v or {}).get("l0"),
-                     "dead_fraction": (v or {}).get("dead_fraction"), "n": (v or {}).get("n")}
+        "metrics": [{"set": k, **pick(v, ("fve", "l0", "dead_fraction", "n"))}
                     for k, v in metrics.items() if isinstance(v, dict)],
         "train_seconds": (meta.get("train") or {}).get("seconds"),
     }
@@ -75,7 +76,7 @@ def _latents(run_dir: Path, states: Mapping[str, dict], max_tail: int) -> dict:
                 "score": (e or {}).get("score"), "hr_frac": (e or {}).get("hr_frac"),
                 "bc_frac": (e or {}).get("bc_frac"),
                 "neuronpedia": li.get("neuronpedia"),
-                "examples": examples.get(key) or []}
+                "examples": pick_rows(examples.get(key), EXAMPLE_KEYS)}
 
     core = [latent_row(j) for j in (a.get("core") or {}).get(ck) or []]
     tails = []
@@ -97,6 +98,7 @@ def _latents(run_dir: Path, states: Mapping[str, dict], max_tail: int) -> dict:
     ) if f]
     return {
         "available": True, "ks": ks, "core_k": core_k,
+        "core_reason": _core_reason(splits, a.get("core_min_splits")),
         "core_min_splits": a.get("core_min_splits"), "splits": splits,
         "n_hr": a.get("n_hr"), "n_bc": a.get("n_bc"), "per_k": per_k,
         "core_size": (s.get("core_size") or {}).get(ck),
@@ -108,6 +110,20 @@ def _latents(run_dir: Path, states: Mapping[str, dict], max_tail: int) -> dict:
         "skipped_splits": (a.get("params") or {}).get("skipped_splits") or [],
         "figures": figs,
     }
+
+
+def _core_reason(splits: list[str], min_splits: Any) -> str | None:
+    """Why "shared core vs long tail" cannot be told apart in this run (None when it can): a
+    core latent must be shared by at least two splits."""
+    if len(splits) < 2:
+        return (f"a core shared between splits needs at least 2 splits; this run has "
+                f"{named_count(splits)}")
+    m = num(min_splits)
+    if m is not None and m < 2:
+        return (f"with {len(splits)} splits the core threshold is {int(m)} split, so every latent "
+                "counts as core (at least 3 splits, or sae.analysis.core_min_splits=2, give a "
+                "shared core)")
+    return None
 
 
 def _sae_steering(run_dir: Path, states: Mapping[str, dict]) -> dict:
@@ -125,25 +141,29 @@ def _sae_steering(run_dir: Path, states: Mapping[str, dict]) -> dict:
             for key in r:
                 if key not in ("alpha",) and key not in cols:
                     cols.append(key)
-        comp = {"columns": cols, "rows": comparison.get("rows") or [],
-                "gaps": [{"label": k, **{kk: v.get(kk) for kk in
-                                         ("own_direction", "max_over_directions",
-                                          "mean_over_directions")}}
+        comp = {"columns": cols,
+                "rows": [r for r in comparison.get("rows") or [] if isinstance(r, Mapping)],
+                "gaps": [{"label": k, **pick(v, ("own_direction", "max_over_directions",
+                                                 "mean_over_directions"))}
                          for k, v in (comparison.get("gaps") or {}).items()],
-                "directions_gap": comparison.get("directions_tradeoff_gap"),
+                "directions_gap": pick(comparison.get("directions_tradeoff_gap"),
+                                       ("value", "mean_over_pairs")),
                 "same_judge": comparison.get("same_judge"),
                 "alpha_mode": comparison.get("sae_alpha_mode")}
+    table = pivot(sm.get("dose_response") or [])
+    gap = gap_view(sm.get("tradeoff_gap"))
     return {
-        "available": True, "judge": sm.get("judge"), "alphas": sm.get("alphas"),
-        "table": pivot(sm.get("dose_response") or []),
-        "gap": gap_view(sm.get("tradeoff_gap")),
+        "available": True, "judge": sm.get("judge"), "alphas": alphas_view(sm.get("alphas")),
+        "table": table, "gap": gap, "gap_reason": no_gap_reason(gap, table, "SAE vectors"),
         "vectors": [{k: v.get(k) for k in ("name", "set", "split", "n_latents", "raw_norm",
                                               "normalized", "layer", "latents")}
                     for v in vectors.get("vectors") or []],
         "splits_chosen_by": vectors.get("splits_chosen_by"),
         "warnings": vectors.get("warnings") or [],
-        "cosines": [{"split": k, **v} for k, v in (cosines.get("per_split") or {}).items()],
-        "core_cosine": cosines.get("core"),
+        "cosines": [{"split": k, **pick(v, ("cosine", "best_single_latent", "best_single_cosine"))}
+                    for k, v in (cosines.get("per_split") or {}).items()],
+        "core_cosine": pick(cosines["core"], ("n_latents", "with_mean_direction"))
+        if isinstance(cosines.get("core"), Mapping) else None,
         "comparison": comp,
         "figures": [f for f in (
             figure(run_dir, "sae_steering/tradeoff_vs_directions.png",

@@ -54,10 +54,12 @@ def samples_section(run_dir: Path, states: Mapping[str, dict], n: int) -> dict:
                            "reason": not_run(states, stage) or f"not run: {stage}/results.jsonl "
                                                                 "missing"})
             continue
-        rows = read_jsonl(path)
+        rows = [r for r in read_jsonl(path)
+                if isinstance(r, dict) and r.get("condition") is not None
+                and r.get("prompt_id") is not None]
         by_cond: OrderedDict[str, list[dict]] = OrderedDict()
         for r in rows:
-            by_cond.setdefault(r["condition"], []).append(r)
+            by_cond.setdefault(str(r["condition"]), []).append(r)
         ref = by_cond.get("baseline") or (next(iter(by_cond.values())) if by_cond else [])
         picked = _pick_prompts(ref, n)
         conditions, aliased = [], []
@@ -82,6 +84,8 @@ def samples_section(run_dir: Path, states: Mapping[str, dict], n: int) -> dict:
             conditions.append({"id": cid, "n_rows": len(crow), "n_refused": refused_n,
                                "samples": samples})
         groups.append({"stage": stage, "available": True, "conditions": conditions,
-                       "aliased": aliased, "source": f"{stage}/results.jsonl"})
+                       "aliased": aliased, "source": f"{stage}/results.jsonl",
+                       "empty_reason": None if conditions else
+                       f"{stage}/results.jsonl holds no judged responses"})
     return {"available": any(g["available"] for g in groups), "per_condition": n,
             "stages": groups}

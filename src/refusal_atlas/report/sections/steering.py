@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..format import alpha_key, num
-from .common import figure, stage_artifact
+from .common import figure, named_count, pick, pick_rows, stage_artifact
 
-__all__ = ["ablation_section", "gap_view", "pivot", "steering_section"]
+__all__ = ["ablation_section", "alphas_view", "gap_view", "no_gap_reason", "pivot",
+           "steering_section"]
 
 
 def pivot(dose: Sequence[Mapping[str, Any]]) -> dict:
     """dose_response rows -> {alphas, rows: [{label, cells: {alpha: {rr, orr}}, top}]}."""
-    alphas = sorted({float(r["alpha"]) for r in dose if num(r.get("alpha")) is not None})
+    dose = [r for r in dose if isinstance(r, Mapping) and num(r.get("alpha")) is not None]
+    alphas = sorted({float(r["alpha"]) for r in dose})
     curves: OrderedDict[str, dict] = OrderedDict()
     for r in dose:
         c = curves.setdefault(r.get("label") or r.get("curve") or "?",
@@ -34,6 +36,15 @@ def pivot(dose: Sequence[Mapping[str, Any]]) -> dict:
                      "zero_rr": zero.get("rr"), "zero_orr": zero.get("orr"),
                      "rr_span": (max(rrs) - min(rrs)) if rrs else None})
     return {"alphas": alphas, "alpha_keys": [alpha_key(a) for a in alphas], "rows": rows}
+
+
+def alphas_view(alphas: Any) -> dict:
+    """A sweep's ``alphas`` record (explicit or auto-scaled) with every key the page shows."""
+    view = pick(alphas, ("alphas", "mode", "paper_alphas", "scale", "mean_projection_gap",
+                         "reference_gap", "vector_norm"))
+    view["alphas"] = view["alphas"] if isinstance(view["alphas"], list) else []
+    view["paper_alphas"] = view["paper_alphas"] if isinstance(view["paper_alphas"], list) else []
+    return view
 
 
 def gap_view(gap: Mapping[str, Any] | None) -> dict | None:
@@ -55,6 +66,22 @@ def gap_view(gap: Mapping[str, Any] | None) -> dict | None:
             "uncertainty_definition": unc.get("definition")}
 
 
+def no_gap_reason(gap: Mapping[str, Any] | None, table: Mapping[str, Any],
+                  curves: str = "directions") -> str | None:
+    """Why there is no trade-off gap (None when there is one): a gap compares two curves
+    (``curves`` names them in the sentence) over overlapping RR ranges."""
+    if gap and num(gap.get("value")) is not None:
+        return None
+    labels = [str(r.get("label")) for r in table.get("rows") or []]
+    if not labels:
+        return "no dose-response rows to compare"
+    if len(labels) < 2:
+        return f"a trade-off gap needs at least 2 {curves}; this run has {named_count(labels)}"
+    if not gap:
+        return "the metrics hold no trade-off gap"
+    return "no two curves have overlapping RR ranges"
+
+
 def steering_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
     """Unsteered RR/ORR, the RR/ORR table per direction and alpha, the trade-off gap.
 
@@ -71,14 +98,19 @@ def steering_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
     dose = m.get("dose_response") or []
     rpo = (m.get("rr_per_orr") or {}).get("curves") or {}
     sweep = m.get("sweep") or {}
+    table = pivot(dose)
+    gap = gap_view(m.get("tradeoff_gap"))
     return {
         "available": True, "judge": m.get("judge"), "judge_note": m.get("judge_note"),
-        "alphas": m.get("alphas"), "n_rows": m.get("n_rows"),
+        "alphas": alphas_view(m.get("alphas")), "n_rows": m.get("n_rows"),
         "baseline": {"rr": base.get("rr"), "orr": base.get("orr"),
                      "n_harmful": base.get("parsed_harmful"), "n_benign": base.get("parsed_benign")},
-        "table": pivot(dose), "gap": gap_view(m.get("tradeoff_gap")),
-        "rr_per_orr": [{"label": k, **v} for k, v in rpo.items()],
-        "parse_errors": sum(int(c.get("parse_errors") or 0) for c in conds.values()),
+        "table": table, "n_directions": len(table["rows"]), "gap": gap,
+        "gap_reason": no_gap_reason(gap, table),
+        "rr_per_orr": [{"label": k, **pick(v, ("alpha", "d_rr", "d_orr", "rr_per_orr"))}
+                       for k, v in rpo.items()],
+        "parse_errors": sum(int(num(c.get("parse_errors")) or 0) for c in conds.values()
+                            if isinstance(c, Mapping)),
         "generation_seconds": sweep.get("generation_seconds"),
         "figures": [f for f in (
             figure(run_dir, "steering/dose_response.png", "RR (solid) and ORR (dashed) against alpha"),
@@ -102,7 +134,9 @@ def ablation_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
         return {"available": False, "reason": reason}
     base = (m.get("conditions") or {}).get("baseline") or {}
     return {
-        "available": True, "judge": m.get("judge"), "rows": m.get("ablation") or [],
+        "available": True, "judge": m.get("judge"),
+        "rows": pick_rows(m.get("ablation"), ("direction", "rr", "orr", "d_rr", "d_orr",
+                                              "accuracy", "parse_errors")),
         "baseline": {"rr": base.get("rr"), "orr": base.get("orr")},
         "figure": figure(run_dir, "ablation/ablation.png", "RR and ORR after ablating each direction"),
         "sources": ["ablation/metrics.json"],

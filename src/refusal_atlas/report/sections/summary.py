@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from .common import read_json_or_none
+from ..format import num
+from .common import group_sizes, read_json_or_none
 
 __all__ = ["summary_section"]
+
+
+def _total(counts: Mapping[str, Any]) -> int:
+    return sum(int(num(v) or 0) for v in counts.values())
 
 
 def summary_section(run_dir: Path, cfg: Mapping[str, Any], states: Mapping[str, dict]) -> dict:
@@ -26,15 +31,15 @@ def summary_section(run_dir: Path, cfg: Mapping[str, Any], states: Mapping[str, 
     test_set = read_json_or_none(run_dir / "test_set" / "test_set.json") or {}
     acts = cfg.get("activations") or {}
     steering_cfg = cfg.get("steering") or {}
-    timings = [{"stage": n, "seconds": s["seconds"], "finished_at": s["finished_at"]}
-               for n, s in states.items() if s["status"] == "done"]
+    timings = [{"stage": n, "seconds": s.get("seconds"), "finished_at": s.get("finished_at")}
+               for n, s in states.items() if s.get("status") == "done"]
     splits = suite.get("splits") or {}
     benign = suite.get("benign") or {}
     labels_judge = counts.get("judge") or (cfg.get("labels") or {}).get("judge")
     steering_judge = steer_metrics.get("judge") or steering_cfg.get("judge")
     approximate = bool(counts.get("approximate_judge")) or bool(steer_metrics.get("judge_approximate"))
     return {
-        "model": model.get("name"), "dtype": model.get("dtype"), "device": model.get("device"),
+        "available": True, "model": model.get("name"), "dtype": model.get("dtype"), "device": model.get("device"),
         "preset": cfg.get("preset"),
         "layer": layer.get("layer", acts.get("layer")),
         "layer_reason": layer.get("reason"), "n_layers": layer.get("n_layers"),
@@ -45,18 +50,18 @@ def summary_section(run_dir: Path, cfg: Mapping[str, Any], states: Mapping[str, 
                        "use --judge wildguard for reference numbers")
         if approximate else None,
         "data": suite.get("name") or (cfg.get("data") or {}).get("suite"),
-        "n_splits": len(splits), "n_split_prompts": sum(int(v) for v in splits.values()),
-        "n_benign_prompts": sum(int(v) for v in benign.values()),
+        "n_splits": len(splits), "n_split_prompts": _total(splits),
+        "n_benign_prompts": _total(benign),
         "n_labelled": counts.get("n_prompts"),
         "judge_parse_errors": counts.get("judge_parse_errors"),
         "labels_max_new_tokens": counts.get("max_new_tokens"),
         "steering_max_new_tokens": steering_cfg.get("max_new_tokens"),
         "limit": (cfg.get("data") or {}).get("limit"),
-        "test_set": {g: len(v) for g, v in (test_set.get("groups") or {}).items()},
+        "test_set": group_sizes(test_set),
         "timings": timings,
-        "total_seconds": sum(t["seconds"] or 0.0 for t in timings),
-        "stages": [{"name": n, "status": s["status"], "reason": s["reason"],
-                    "seconds": s["seconds"]} for n, s in states.items()],
+        "total_seconds": sum(num(t["seconds"]) or 0.0 for t in timings),
+        "stages": [{"name": n, "status": s.get("status"), "reason": s.get("reason"),
+                    "seconds": s.get("seconds")} for n, s in states.items()],
         "sources": ["config.json", "layer_scan/layer.json", "prompts/suite.json",
                     "labels/counts.json", "test_set/test_set.json", "*/_done.json (seconds)"],
     }
