@@ -121,8 +121,8 @@ def load_paper_sources(path: str | Path | None = None) -> dict[str, list[Prompt]
             :func:`paper_sources_dir`); ``None``: the shared data.
 
     Example:
-        >>> sources = load_paper_sources()
-        >>> sources["CocoNot_Safety"][0].id
+        >>> sources = load_paper_sources()  # doctest: +SKIP
+        >>> sources["CocoNot_Safety"][0].id  # doctest: +SKIP
         'paper/CocoNot_Safety/coconot-0'
     """
     d = paper_sources_dir(path)
@@ -142,7 +142,7 @@ def load_paper_controlled_test_set(path: str | Path | None = None) -> dict[str, 
         path: the folder (``None``: the shared data).
 
     Example:
-        >>> hr = load_paper_controlled_test_set()["HR"]
+        >>> hr = load_paper_controlled_test_set()["HR"]  # doctest: +SKIP
     """
     marker = PAPER_CONTROLLED_FILES["HR"]
     d = _paper_subdir(path, "controlled_test_set", lambda c: (c / marker).exists(),
@@ -225,7 +225,7 @@ def load_paper_training_pool(path: str | Path | None, model: str, split: str, *,
         sources: where the paper's ``sources/*.json`` are, or those already loaded.
 
     Example:
-        >>> pool = load_paper_training_pool(None, "qwen", "XSTest_all")
+        >>> pool = load_paper_training_pool(None, "qwen", "XSTest_all")  # doctest: +SKIP
     """
     root = _training_pools_dir(path)
     model_dir = root / (model if model.endswith("_per_split") else f"{model}_per_split")
