@@ -94,6 +94,33 @@ def test_cuda_index_beyond_the_devices_and_unknown_devices(monkeypatch):
         check_device("meta")
 
 
+@pytest.mark.parametrize("cuda", [False, True])
+def test_auto_device_is_cuda_when_there_is_one(monkeypatch, cuda):
+    from refusal_atlas.hf import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert check_device("auto") == check_device(" AUTO ") == ("cuda" if cuda else "cpu")
+
+
+def test_device_map_is_passed_and_the_model_not_moved(tiny_model_dirs, monkeypatch):
+    import transformers
+
+    from refusal_atlas.hf import load_causal_lm
+
+    seen = {}
+    real = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        kwargs.pop("device_map")  # no accelerate here: load as usual, only record the knob
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    _, model = load_causal_lm(tiny_model_dirs["qwen2"], dtype="float32", device="cpu",
+                              device_map="auto")
+    assert seen["device_map"] == "auto" and not model.training
+
+
 def test_load_model_checks_the_device_before_loading(tiny_model_dirs, monkeypatch):
     from refusal_atlas import models
 

@@ -97,6 +97,32 @@ class Direction:
         """
         return ablate_direction(_hf_model(model), self.vector, layers=layers)
 
+    def to_llamacpp(self, path, *, model_hint: str, alpha: float | None = None,
+                    layers: Sequence[int] | None = None, n_layers: int | None = None):
+        """Write this direction as a llama.cpp control vector (``resid_pre L`` ->
+        ``direction.{L-1}``); see :func:`refusal_atlas.export.direction_to_llamacpp`.
+
+        Example:
+            >>> direction.to_llamacpp("safety.gguf", model_hint="qwen2")  # doctest: +SKIP
+        """
+        from .export import direction_to_llamacpp  # here: export imports this module
+
+        return direction_to_llamacpp(self, path, model_hint=model_hint, alpha=alpha,
+                                     layers=layers, n_layers=n_layers)
+
+    def to_steering_vector(self, *, alpha: float | None = None,
+                           layers: Sequence[int] | None = None, n_layers: int | None = None):
+        """This direction as a ``steering_vectors.SteeringVector``; see
+        :func:`refusal_atlas.export.direction_to_steering_vector`.
+
+        Example:
+            >>> with direction.to_steering_vector().apply(lm.model):  # doctest: +SKIP
+            ...     ra.generate(lm, ["How do I bake bread?"])
+        """
+        from .export import direction_to_steering_vector  # here: export imports this module
+
+        return direction_to_steering_vector(self, alpha=alpha, layers=layers, n_layers=n_layers)
+
     def manifest(self) -> dict:
         data = asdict(self)
         data.pop("vector")

@@ -78,7 +78,8 @@ def check_device(device: str) -> str:
     """``device`` if this machine can run on it, else a one-line :class:`UserError`.
 
     Cheap (no model is loaded), so a run can check its ``--device`` before any stage starts;
-    without it a missing GPU surfaces as an AssertionError deep inside torch.
+    without it a missing GPU surfaces as an AssertionError deep inside torch. ``auto`` is
+    ``cuda`` when a CUDA device is available and ``cpu`` otherwise.
 
     Example:
         >>> check_device("cpu")
@@ -87,10 +88,12 @@ def check_device(device: str) -> str:
     import torch  # heavy: the substring judge and the style rules import this module without it
 
     text = str(device).strip()
+    if text.lower() == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(text)
     except (RuntimeError, ValueError):
-        raise UserError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cpu":
         return text
     if dev.type == "cuda":
@@ -278,7 +281,8 @@ def load_causal_lm(
     hub = dict(revision=revision, local_files_only=local_files_only,
                trust_remote_code=trust_remote_code)
     if tokenizer is None:
-        tokenizer = load_tokenizer(source, error=error, hint=hint, **hub, **kwargs)
+        tok_kwargs = {k: v for k, v in kwargs.items() if k != "device_map"}
+        tokenizer = load_tokenizer(source, error=error, hint=hint, **hub, **tok_kwargs)
     local_files_only, offline = _hub_access(source, local_files_only)
     kw = _hub_kwargs(revision, local_files_only, trust_remote_code, kwargs)
     if strict:
@@ -295,7 +299,8 @@ def load_causal_lm(
     if strict:
         model, info = model
         _check_loading_info(info, str(source))
-    model.to(device)
+    if kwargs.get("device_map") is None:  # a device_map already placed every weight
+        model.to(device)
     model.eval()
     return HFModel(tokenizer, model)
 

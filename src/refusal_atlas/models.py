@@ -100,6 +100,9 @@ class LoadedModel:
     dtype: torch.dtype
     preset: LayerPreset | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    load_args: dict[str, Any] = field(default_factory=dict)
+    """The :func:`load_model` arguments that load these weights again (JSON-able; the chat
+    template as text): how a worker in another process gets its own replica."""
 
     @property
     def n_layers(self) -> int:
@@ -138,6 +141,7 @@ def load_model(
     device: str = "cpu",
     trust_remote_code: bool = False,
     chat_template: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> LoadedModel:
     """Load a chat model and its tokenizer, ready for refusal-atlas.
 
@@ -147,10 +151,13 @@ def load_model(
             local transformers folder, or a Hugging Face hub id.
         dtype: ``auto`` (bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32),
             ``float32``, ``bfloat16`` or ``float16``.
-        device: ``cpu``, ``cuda``, ``cuda:1``, ... (checked first: see :func:`check_device`).
+        device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
+            (checked first: see :func:`check_device`).
         trust_remote_code: allow the hub repository's own model code.
         chat_template: a Jinja template (file path or literal, see
             :func:`~refusal_atlas.chat.read_chat_template`) for models without one.
+        device_map: passed to ``from_pretrained`` (e.g. ``auto``: spread a model larger
+            than one GPU over all visible GPUs, needs ``accelerate``); None: all on ``device``.
 
     Returns:
         :class:`LoadedModel`: ``.model`` (transformers), ``.tokenizer``, ``.n_layers``,
@@ -190,13 +197,20 @@ def load_model(
              "Face hub did not provide it" if kind == "hub" else
              f"cannot load model {spec!r} from {folder}")
     tokenizer, model = load_causal_lm(folder, dtype=torch_dtype, device=device, strict=True,
-                                      trust_remote_code=trust_remote_code, error=error)
+                                      trust_remote_code=trust_remote_code, error=error,
+                                      **({"device_map": device_map} if device_map else {}))
     if fingerprint is None:
         fingerprint = (getattr(model.config, "_commit_hash", None) or hashlib.sha256(
             spec.encode()).hexdigest())[:12]
     _prepare_tokenizer(tokenizer, template, name)
+    # The dtype as asked for: a worker on another device resolves "auto" for that device.
+    load_args = {"name_or_path": spec,
+                 "dtype": dtype if isinstance(dtype, str) else str(dtype).replace("torch.", ""),
+                 "device": device, "trust_remote_code": trust_remote_code,
+                 "chat_template": template, "device_map": device_map}
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source,
-                       fingerprint=fingerprint, dtype=torch_dtype, preset=preset)
+                       fingerprint=fingerprint, dtype=torch_dtype, preset=preset,
+                       load_args=load_args)
 
 
 def validate_model_spec(name: str) -> None:

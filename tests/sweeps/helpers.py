@@ -1,5 +1,6 @@
 """Shared pieces of the sweep tests: tiny vectors, prompts and a mixed grid."""
 
+import pytest
 import torch
 
 from refusal_atlas.sweeps import BASELINE, Condition, LayerVector, SweepPrompt
@@ -29,3 +30,8 @@ def tiny_vectors(lm):
 def tiny_prompts(k=len(TEXTS)):
     return [SweepPrompt(f"p{i}", TEXTS[i], GROUPS[i] in ("HR", "HC"), GROUPS[i], "s")
             for i in range(k)]
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))]
+"""Parametrize device tests with this: CUDA runs wherever there is one."""

@@ -1,11 +1,14 @@
 """Per-row interventions: a mixed batch gives each row what it gives alone."""
 
+import pytest
+
 from refusal_atlas import hooks
 from refusal_atlas.chat import ChatFormatter, pad_left
 from refusal_atlas.generation import greedy_generate, stop_token_ids
+from refusal_atlas.models import load_model
 from refusal_atlas.sweeps import row_interventions
 
-from .helpers import MIXED, TEXTS, tiny_vectors
+from .helpers import DEVICES, MIXED, TEXTS, tiny_vectors
 
 
 def _generate(lm, fmt, conditions, texts, vectors, n=8):
@@ -33,3 +36,15 @@ def test_mixed_batch_equals_each_row_alone(tiny_lm):
     assert by_cond["baseline"] == plain and by_cond["steer/B/a=0"] == plain
     changed = [cid for cid, out in by_cond.items() if out != plain]
     assert len(changed) >= 5, changed  # the interventions really do something
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_interventions_on_each_device(tiny_model_dirs, device):
+    """The per-row hooks run where the model is (CPU vectors move to its device)."""
+    lm = load_model(str(tiny_model_dirs["qwen2"]), dtype="float32", device=device)
+    fmt = ChatFormatter(lm.tokenizer)
+    vectors = tiny_vectors(lm)
+    conditions = MIXED[:3] + MIXED[5:]
+    mixed = _generate(lm, fmt, conditions, [TEXTS[1]] * len(conditions), vectors, n=4)
+    alone = [_generate(lm, fmt, [c], [TEXTS[1]], vectors, n=4)[0] for c in conditions]
+    assert mixed == alone and mixed[0] == mixed[-1]  # steer/B/a=0 is the baseline

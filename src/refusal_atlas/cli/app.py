@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..errors import UserError
 from ..progress import console, print_error
-from . import run, sae, sweeps
+from . import compare, export, run, sae, sweeps
 from .run import Interrupted
 
 app = typer.Typer(
@@ -42,6 +42,8 @@ app.command("fetch-model")(run.fetch_model_command)
 app.command("steer")(sweeps.steer_command)
 app.command("ablate")(sweeps.ablate_command)
 app.command("rejudge")(sweeps.rejudge_command)
+app.command("compare")(compare.compare_command)
+app.command("export")(export.export_command)
 sae_app.command("train")(sae.sae_train_command)
 sae_app.command("analyze")(sae.sae_analyze_command)
 sae_app.command("steer")(sae.sae_steer_command)

@@ -31,7 +31,10 @@ LayerOpt = Annotated[Optional[int], typer.Option(help="resid_pre layer (default:
 PositionOpt = Annotated[Optional[int], typer.Option(help="Token position from the end, e.g. -2.")]
 JudgeOpt = Annotated[Optional[str], typer.Option(help="Refusal judge: substring or wildguard.")]
 DtypeOpt = Annotated[Optional[str], typer.Option(help="auto, float32, bfloat16 or float16.")]
-DeviceOpt = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1, ...")]
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    help="auto (CUDA when available), cpu, cuda, cuda:1, ...")]
+ExecutorOpt = Annotated[Optional[str], typer.Option(
+    help="Who runs the work units: local (default) or ray (executor.* settings).")]
 ChatTemplateOpt = Annotated[Optional[str], typer.Option(
     help="Jinja chat template file for models without one.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
@@ -44,6 +47,7 @@ OverwriteOpt = Annotated[bool, typer.Option(
 
 OPTION_PATHS: dict[str, tuple[str, ...]] = {
     "model": ("model.name",),
+    "models": ("models",),
     "dtype": ("model.dtype",),
     "device": ("model.device",),
     "chat_template": ("model.chat_template",),
@@ -56,13 +60,14 @@ OPTION_PATHS: dict[str, tuple[str, ...]] = {
     "steer_judge": ("steering.judge",),
     "judge_options": ("steering.judge_options",),
     "directions": ("steering.directions",),
+    "extra_directions": ("steering.extra_directions",),
     "alphas": ("steering.alphas",),
     "steer_layers": ("steering.layers",),
     "ablation": ("steering.ablation",),
     "max_new_tokens": ("steering.max_new_tokens",),
     "batch_size": ("steering.batch_size",),
     "prompts": ("steering.prompts",),
-    "executor": ("steering.executor",),
+    "executor": ("executor.name",),
     "sae_source": ("sae.source",),
     "sae_layer": ("sae.layer",),
     "sae_architecture": ("sae.train.architecture",),

@@ -11,6 +11,7 @@ from rich.table import Table
 from ..artifacts import read_json, unreadable
 from ..config import RunConfig
 from ..errors import UserError
+from ..export import read_extra_directions
 from ..judges import get_judge
 from ..pipeline import RunContext, plan
 from ..pipeline.rejudge import rejudge_stage
@@ -21,6 +22,7 @@ from .options import (
     ConfigOpt,
     DeviceOpt,
     DryRunOpt,
+    ExecutorOpt,
     ForceOpt,
     JudgeOpt,
     OutOpt,
@@ -50,7 +52,10 @@ PromptsOpt = Annotated[Optional[str], typer.Option(
     help="'test_set' (the controlled test set, default) or a labelled prompt file.")]
 JudgeOptionOpt = Annotated[Optional[list[str]], typer.Option(
     "--judge-option", help="Judge setting key=value (repeatable), e.g. backend=vllm.")]
-ExecutorOpt = Annotated[Optional[str], typer.Option(help="Work-unit executor (default: local).")]
+ExtraDirectionsOpt = Annotated[Optional[list[str]], typer.Option(
+    "--extra-directions", help="Direction file made elsewhere (.gguf control vector, "
+                               "steering-vectors or plain .safetensors), swept beside the run's "
+                               "own (repeatable); see docs/export.md.")]
 
 
 def over_run_folder(targets: list[str], out: Path | None, config: Path | None,
@@ -72,6 +77,8 @@ def over_run_folder(targets: list[str], out: Path | None, config: Path | None,
     available = read_json(manifest_path, expect=dict).get("splits")
     if not isinstance(available, list):
         raise unreadable(manifest_path, "no list of splits")
+    available = available + list(read_extra_directions(cfg.steering.extra_directions,
+                                                       taken=available))
     unknown = [d for d in (cfg.steering.directions or []) if d not in available]
     if unknown:
         raise UserError(f"unknown direction(s) {', '.join(unknown)}; {run_dir} has "
@@ -105,7 +112,7 @@ def steer_command(
     max_new_tokens: MaxNewTokensOpt = None, batch_size: BatchSizeOpt = None,
     prompts: PromptsOpt = None, executor: ExecutorOpt = None, config: ConfigOpt = None,
     device: DeviceOpt = None, set_values: SetOpt = None, force: ForceOpt = None,
-    dry_run: DryRunOpt = False,
+    dry_run: DryRunOpt = False, extra_directions: ExtraDirectionsOpt = None,
 ) -> None:
     """Steer along every direction of a run folder over a range of alphas; judge every
     response; RR / ORR per direction and alpha, the trade-off gap and figures."""
@@ -113,7 +120,8 @@ def steer_command(
                              prompts, executor)
     cfg, run_dir = over_run_folder(["steering"], out, config, set_values, force, device=device,
                                    alphas=parse_alphas(alphas),
-                                   steer_layers=int_list(layers, "--layers"), **options)
+                                   steer_layers=int_list(layers, "--layers"),
+                                   extra_directions=extra_directions, **options)
     execute(["steering"], cfg, run_dir, force, dry_run)
     if dry_run:
         return
@@ -153,14 +161,14 @@ def ablate_command(
     judge_option: JudgeOptionOpt = None, max_new_tokens: MaxNewTokensOpt = None,
     batch_size: BatchSizeOpt = None, prompts: PromptsOpt = None, executor: ExecutorOpt = None,
     config: ConfigOpt = None, device: DeviceOpt = None, set_values: SetOpt = None,
-    force: ForceOpt = None, dry_run: DryRunOpt = False,
+    force: ForceOpt = None, dry_run: DryRunOpt = False, extra_directions: ExtraDirectionsOpt = None,
 ) -> None:
     """Ablate each direction of a run folder (every layer, attention and MLP output); judge
     every response; RR / ORR per direction against the baseline."""
     options = _sweep_options(directions, judge, judge_option, max_new_tokens, batch_size,
                              prompts, executor)
     cfg, run_dir = over_run_folder(["ablation"], out, config, set_values, force, device=device,
-                                   ablation=True, **options)
+                                   ablation=True, extra_directions=extra_directions, **options)
     execute(["ablation"], cfg, run_dir, force, dry_run)
     if dry_run:
         return

@@ -23,4 +23,12 @@ def migrate_config(data: dict[str, Any]) -> dict[str, Any]:
     out = dict(data)
     if isinstance(out.get("sae"), dict):
         out["sae"] = nest_sae_keys(out["sae"])
+    steering = out.get("steering")
+    if isinstance(steering, dict) and "executor" in steering:  # now the top-level executor
+        out["steering"] = {k: v for k, v in steering.items() if k != "executor"}
+        executor = out.get("executor")
+        if isinstance(executor, dict):
+            out["executor"] = {"name": steering["executor"], **executor}
+        elif executor is None:
+            out["executor"] = {"name": steering["executor"]}
     return out

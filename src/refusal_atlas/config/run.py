@@ -11,6 +11,7 @@ from .sae import SAESection
 from .sections import (
     ActivationsSection,
     DataSection,
+    ExecutorSection,
     GeometrySection,
     LabelsSection,
     LayerScanSection,
@@ -36,6 +37,24 @@ class RunConfig(_Section):
     sae: SAESection = Field(default_factory=SAESection)
     style: StyleSection = Field(default_factory=StyleSection)
     report: ReportSection = Field(default_factory=ReportSection)
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    """Who runs the work units: local, or ray (``executor: ray`` or its settings)."""
+    models: list[str] | None = None
+    """Several models, one run folder each (``run --models A,B``); ``model.name`` is then
+    each of them in turn. None: just ``model.name``."""
+
+    @field_validator("models")
+    @classmethod
+    def _models_listed_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [str(v).strip() for v in value if str(v).strip()]
+        if not names:
+            raise ValueError("give at least one model name (or leave models out)")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once")
+        return names
 
     @field_validator("preset")
     @classmethod

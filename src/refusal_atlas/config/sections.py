@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..judges import validate_judge_options
 from ..style import HFChatBackend, OpenAICompatBackend
@@ -20,6 +20,10 @@ class ModelSection(_Section):
     """Packaged name, Hugging Face id, local folder or .gguf file."""
     dtype: str = "auto"
     device: str = "cpu"
+    """auto (CUDA when available, else CPU), cpu, cuda, cuda:N."""
+    device_map: str | None = None
+    """Passed to ``from_pretrained``: ``auto`` spreads a model larger than one GPU over all
+    visible GPUs (needs ``accelerate``); None: the whole model on ``device``."""
     trust_remote_code: bool = False
     chat_template: str | None = None
     system_prompt: str | None = None
@@ -108,7 +112,55 @@ class SteeringSection(_JudgeChoice):
     batch_size: int = Field(32, ge=1)
     prompts: str = "test_set"
     """'test_set' (the controlled test set) or a labelled prompt file."""
-    executor: str = "local"
+    extra_directions: list[str] = Field(default_factory=list)
+    """Direction files made elsewhere (control-vector .gguf, steering-vectors or plain
+    .safetensors) swept beside the run's own; see docs/export.md."""
+
+
+class ExecutorSection(_Section):
+    """Who runs the work units (sweep batches): ``local`` (this process) or ``ray`` (actors
+    that each hold one model replica; ``pip install 'refusal-atlas[ray]'``). ``executor:
+    ray`` is short for ``executor: {name: ray}``."""
+
+    name: str = "local"
+    """local | ray (the keys of ``sweeps.EXECUTORS``)."""
+    address: str | None = None
+    """ray: the cluster to join (``ray://host:10001``, ``auto``); None: ``RAY_ADDRESS``, and
+    without it a new local cluster."""
+    actors: int | None = Field(None, ge=1)
+    """ray: model replicas; None: as many as the cluster's CPUs / GPUs allow."""
+    num_cpus: float = Field(1.0, gt=0)
+    """ray: CPUs per actor (and its torch threads)."""
+    num_gpus: float = Field(0.0, ge=0)
+    """ray: GPUs per actor (0.5: two replicas share a GPU)."""
+    device: str | None = None
+    """ray: the actors' model device; None: cuda with num_gpus, else ``model.device``."""
+    max_in_flight: int = Field(2, ge=1)
+    """ray: batches queued on one actor at a time."""
+    max_actor_failures: int = Field(3, ge=0)
+    """ray: actors that may die (each replaced, its batches resent) before a sweep stops."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @field_validator("name")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        # the executors import torch; loading a config (and --help) must not
+        from ..sweeps.executors import EXECUTORS
+
+        key = value.strip().lower()
+        if key not in EXECUTORS:
+            raise ValueError(f"unknown executor {value!r}; executors: {', '.join(sorted(EXECUTORS))}")
+        return key
+
+    def options(self) -> dict[str, Any]:
+        """The executor's keyword arguments (:func:`~refusal_atlas.sweeps.get_executor`)."""
+        if self.name == "local":
+            return {}
+        return self.model_dump(exclude={"name"})
 
 
 class StyleSection(_Section):

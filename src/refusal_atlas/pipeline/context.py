@@ -47,7 +47,7 @@ class RunContext:
         with console.status(f"loading model {cfg.name}"):
             lm = load_model(cfg.name, dtype=cfg.dtype, device=cfg.device,
                             trust_remote_code=cfg.trust_remote_code,
-                            chat_template=cfg.chat_template)
+                            chat_template=cfg.chat_template, device_map=cfg.device_map)
         check_layers(self.config, lm.n_layers, lm.name)
         return lm
 

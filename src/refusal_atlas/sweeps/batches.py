@@ -84,12 +84,15 @@ class BatchResult:
         responses: one decoded response per row, in row order.
         n_tokens: new tokens per row.
         seconds: time spent generating the batch.
+        oom_splits: how many times the batch was halved after running out of memory
+            (:class:`~.backoff.OOMBackoff`).
     """
 
     batch: SweepBatch
     responses: list[str]
     n_tokens: list[int]
     seconds: float = 0.0
+    oom_splits: int = 0
 
 
 GenerateBatch = Callable[[SweepBatch], BatchResult]
@@ -118,6 +121,27 @@ class BatchGenerator:
         self.vectors = vectors
         self.max_new_tokens = int(max_new_tokens)
         self.stop = stop_token_ids(lm.model, lm.tokenizer)
+
+    def worker_spec(self) -> dict[str, Any]:
+        """What another process needs to build this generator again (plain data): the
+        model's :func:`~refusal_atlas.models.load_model` arguments, the formatter's
+        settings, the vectors and the budget (:func:`~.worker.generator_from_spec`).
+
+        Example::
+
+            spec = BatchGenerator(lm, formatter, vectors, max_new_tokens=32).worker_spec()
+            spec["model"]["name_or_path"], sorted(spec["vectors"])
+        """
+        load_args = getattr(self.lm, "load_args", None)
+        if not load_args:
+            raise UserError("a remote executor needs a model loaded by load_model() (it loads "
+                            "the same model again in every worker)")
+        return {"model": dict(load_args),
+                "formatter": {"max_tokens": self.formatter.max_tokens,
+                              "system_prompt": self.formatter.system_prompt},
+                "vectors": {name: {"vector": v.vector.tolist(), "layer": v.layer,
+                                   "source": v.source} for name, v in self.vectors.items()},
+                "max_new_tokens": self.max_new_tokens}
 
     def __call__(self, batch: SweepBatch) -> BatchResult:
         start = time.perf_counter()

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import UserError
 from ..progress import progress_bar
+from .backoff import OOMBackoff
 from .batches import BatchGenerator, GenerateBatch, SweepBatch, plan_batches
 from .conditions import Condition, unique_conditions
 from .executors import Executor, LocalExecutor
@@ -70,6 +71,7 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
         judge: a judge (:func:`refusal_atlas.judges.get_judge`).
         executor: runs the batches; default :class:`LocalExecutor`.
         generate_batch: generates one batch; default a :class:`BatchGenerator` on ``lm``.
+            A batch that runs out of memory is halved and retried (:class:`OOMBackoff`).
         judge_mode: ``auto`` (inline for instant judges), ``inline`` or ``two_pass``.
         dedupe: generate alpha = 0 conditions once as the baseline; ``False`` generates
             them with their (zero) hooks (for tests and benchmarks).
@@ -93,8 +95,8 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
         raise UserError("sweep prompt ids must be unique")
     check_conditions(conditions, vectors, lm.model if lm is not None else None)
     executor = executor or LocalExecutor()
-    generate_batch = generate_batch or BatchGenerator(lm, formatter, vectors,
-                                                      max_new_tokens=max_new_tokens)
+    generate_batch = OOMBackoff(generate_batch or BatchGenerator(
+        lm, formatter, vectors, max_new_tokens=max_new_tokens))
     inline = judges_inline(judge, judge_mode)
     store = ResultsStore(folder)
     store.folder.mkdir(parents=True, exist_ok=True)
@@ -116,7 +118,7 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
     todo = [b for b in batches if missing(b)]
     n_rows = sum(len(b.rows) for b in batches)
     n_todo = sum(len(b.rows) for b in todo)
-    gen_seconds, gen_tokens, gen_rows = 0.0, 0, 0
+    gen_seconds, gen_tokens, gen_rows, oom_splits = 0.0, 0, 0, 0
     wall = time.perf_counter()
     with progress_bar(f"{description}: generate", total=n_rows, unit="rows") as bar:
         bar.advance(n_rows - n_todo)
@@ -130,6 +132,7 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
                 gen_tokens += n_tok
             gen_rows += len(result.batch.rows)
             gen_seconds += result.seconds
+            oom_splits += result.oom_splits
             if inline and new_rows:
                 verdicts = judge.judge([by_id[x["prompt_id"]].text for x in new_rows],
                                        [x["response"] for x in new_rows])
@@ -176,5 +179,6 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
         "tokens_per_s": round(gen_tokens / wall, 3) if gen_tokens and wall > 0 else None,
         "judge": judge.name, "judge_mode": "inline" if inline else "two_pass",
         "executor": getattr(executor, "name", type(executor).__name__),
+        "oom_splits": oom_splits,
     }
     return SweepResult(rows, stats)

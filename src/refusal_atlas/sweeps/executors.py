@@ -14,6 +14,7 @@ from typing import Any, Iterator, Protocol, Sequence
 
 from ..errors import UserError
 from .batches import BatchResult, GenerateBatch, SweepBatch
+from .ray_executor import RayExecutor
 
 
 class Executor(Protocol):
@@ -45,12 +46,14 @@ class LocalExecutor:
 
 EXECUTORS: dict[str, type] = {
     "local": LocalExecutor,
+    "ray": RayExecutor,  # imports Ray only when built: pip install 'refusal-atlas[ray]'
 }
-"""Executor name (``steering.executor``) -> class; a new executor is added here."""
+"""Executor name (``executor.name``) -> class; a new executor is added here."""
 
 
 def get_executor(name: str = "local", **options: Any) -> Executor:
-    """The executor called ``name``, built with ``options``.
+    """The executor called ``name``, built with ``options`` (its keyword arguments, e.g.
+    ``num_gpus`` for ``ray``).
 
     Example:
         >>> get_executor("local").name

@@ -8,7 +8,7 @@ from ...metrics import compact_summary
 from ...progress import console
 from ...sweeps import ablation_grid, vectors_from_directions
 from ..stage import Stage
-from .sweep import check_sweep_inputs, chosen_directions, one_line, prompts_setting, run_sweep_stage
+from .sweep import check_sweep_inputs, chosen_directions, one_line, run_sweep_stage, sweep_settings
 
 
 def run(ctx, out_dir: Path, resuming: bool) -> dict:
@@ -24,7 +24,7 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
 def settings(cfg) -> dict:
     s = cfg.steering
     return {"directions": s.directions, "max_new_tokens": s.max_new_tokens, "judge": s.judge,
-            "judge_options": s.judge_options, **prompts_setting(s.prompts)}
+            "judge_options": s.judge_options, **sweep_settings(s)}
 
 
 STAGE = Stage("ablation", ("directions", "test_set", "labels"), settings, run,

@@ -39,6 +39,7 @@ _FINGERPRINTED_AS_BEFORE = {*_TRAIN_SETTINGS.values(), "device", "num_threads", 
 
 def _device(ctx) -> str:
     device = str(ctx.config.model.device)
+    device = "cuda" if device == "auto" else device  # auto: CUDA when there is one
     return device if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
 
 

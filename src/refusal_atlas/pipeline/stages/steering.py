@@ -8,7 +8,7 @@ from ...metrics import compact_summary
 from ...progress import console
 from ...sweeps import resolve_alphas, steering_grid, vectors_from_directions
 from ..stage import Stage
-from .sweep import check_sweep_inputs, chosen_directions, one_line, prompts_setting, run_sweep_stage
+from .sweep import check_sweep_inputs, chosen_directions, one_line, run_sweep_stage, sweep_settings
 
 
 def run(ctx, out_dir: Path, resuming: bool) -> dict:
@@ -30,7 +30,7 @@ def settings(cfg) -> dict:
     return {"alphas": s.alphas, "auto_reference_gap": s.auto_reference_gap,
             "auto_alphas": s.auto_alphas, "directions": s.directions, "layers": s.layers,
             "max_new_tokens": s.max_new_tokens, "judge": s.judge,
-            "judge_options": s.judge_options, **prompts_setting(s.prompts)}
+            "judge_options": s.judge_options, **sweep_settings(s)}
 
 
 STAGE = Stage("steering", ("directions", "test_set", "labels"), settings, run,

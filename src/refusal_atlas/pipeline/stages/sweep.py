@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from ...artifacts import write_json
 from ...errors import UserError
+from ...export import read_extra_directions
 from ...metrics import compact_summary
 from ...plots.sweeps import plot_ablation, plot_dose_response, plot_tradeoff
 from ...sweeps import (
@@ -46,6 +47,7 @@ def check_sweep_inputs(ctx) -> None:
     """A sweep's inputs before it runs: the prompt file exists and parses (fully, once the
     run's suite exists), and the chosen directions exist in a finished directions stage."""
     ctx.judge(ctx.config.steering.judge, ctx.config.steering.judge_options)  # builds, or one line
+    get_executor(ctx.config.executor.name, **ctx.config.executor.options())  # ray missing: one line
     setting = ctx.config.steering.prompts
     if setting != "test_set":
         if not Path(setting).expanduser().is_file():
@@ -57,8 +59,21 @@ def check_sweep_inputs(ctx) -> None:
 
 
 def chosen_directions(ctx) -> dict[str, Any]:
-    """The run's directions, narrowed to ``steering.directions``."""
-    return select_directions(run_directions(ctx), ctx.config.steering.directions)
+    """The run's directions and ``steering.extra_directions``, narrowed to
+    ``steering.directions``."""
+    own = run_directions(ctx)
+    width = next(iter(own.values())).vector.numel() if own else None
+    extra = read_extra_directions(ctx.config.steering.extra_directions, taken=list(own),
+                                  d_model=width)
+    return select_directions({**own, **extra}, ctx.config.steering.directions)
+
+
+def sweep_settings(steering) -> dict:
+    """Fingerprint input for a direction sweep's prompts and ``extra_directions`` (each
+    file by its content; left out when none are set, so older runs stay done)."""
+    extra = steering.extra_directions
+    return {**prompts_setting(steering.prompts),
+            **({"extra_directions": [[p, file_setting(p)] for p in extra]} if extra else {})}
 
 
 def run_sweep_stage(ctx, out_dir: Path, vectors: Mapping[str, Any], conditions: Sequence,
@@ -78,7 +93,9 @@ def run_sweep_stage(ctx, out_dir: Path, vectors: Mapping[str, Any], conditions: 
                 "max_new_tokens": st.max_new_tokens, "judge": judge.name})
     result = run_sweep(ctx.lm, ctx.formatter, prompts, conditions, vectors, out_dir,
                        max_new_tokens=st.max_new_tokens, batch_size=st.batch_size, judge=judge,
-                       executor=get_executor(st.executor), description=description)
+                       executor=get_executor(ctx.config.executor.name,
+                                             **ctx.config.executor.options()),
+                       description=description)
     summary = sweep_metrics(result.rows, judge, alphas=alpha_info)
     summary["sweep"] = result.stats
     write_json(out_dir / "metrics.json", summary)
@@ -103,4 +120,4 @@ def one_line(summary: dict, ablation: bool) -> str:
 
 
 __all__ = ["chosen_directions", "compact_summary", "one_line", "prompts_setting",
-           "run_sweep_stage", "sweep_prompts"]
+           "run_sweep_stage", "sweep_prompts", "sweep_settings"]
