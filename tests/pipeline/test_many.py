@@ -52,3 +52,16 @@ def test_bad_job_lists_are_one_line(executor, dirs, message, tmp_path):
     with pytest.raises(UserError, match=message):
         run_models(jobs, ["prompts"], executor=executor)
     assert not any((tmp_path / d).exists() for d in dirs)
+
+
+def test_a_job_run_from_plain_data_uses_the_local_executor(tmp_path, monkeypatch):
+    """A Ray task's body: its pipeline's sweeps start no Ray actors of their own."""
+    from refusal_atlas.pipeline import many
+
+    seen = []
+    monkeypatch.setattr(many, "run_model_job",
+                        lambda job, *a: seen.append(job) or many.ModelOutcome(job, "no"))
+    cfg = load_config(set_values=["executor=ray", "executor.num_cpus=3"])
+    assert many.run_job_here(cfg.to_dict(), str(tmp_path), ["prompts"], [], False) == "no"
+    assert seen[0].config.executor.name == "local" and seen[0].run_dir == tmp_path
+    assert seen[0].config.model_copy(update={"executor": cfg.executor}) == cfg

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from refusal_atlas import labels as labels_mod
 from refusal_atlas.pipeline import RunContext, plan, run_pipeline
+from refusal_atlas.sweeps import batches as labels_mod  # labelling generates its batches there
 
 TARGETS = ["test_set", "directions", "geometry"]
 

@@ -2,8 +2,11 @@
 the local executor, token for token, and every row exactly once after a worker is killed."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
+import torch
 
 from refusal_atlas.chat import ChatFormatter
 from refusal_atlas.judges import get_judge
@@ -17,7 +20,12 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # the workers import tests/conftest.py first: it registers the marker judge there too
+    tests = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path},
+                          "worker_process_setup_hook": "conftest._register_marker_judge"})
     yield
     ray.shutdown()
 
@@ -96,3 +104,72 @@ def test_run_with_the_ray_executor_gives_the_local_metrics(tiny_config, tmp_path
     assert remote == local
     assert (local_stats["executor"], remote_stats["executor"]) == ("local", "ray")
     assert remote_stats["n_result_rows"] == local_stats["n_result_rows"] > 0
+
+
+def _bits(path):
+    """A safetensors file's metadata and each tensor's bytes (its header's key order is not
+    fixed from one process to the next)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return f.metadata(), {k: f.get_tensor(k).contiguous().view(-1).view(torch.uint8)
+                              .numpy().tobytes() for k in f.keys()}
+
+
+def test_models_on_ray_give_the_local_directions(tiny_config, tiny_model_dirs, tmp_path,
+                                                 ray_cluster):
+    """`run --models A,B --executor ray`: each model's pipeline is one Ray task (its sweeps
+    on the local executor) and gives the local run's directions, byte for byte."""
+    from refusal_atlas.pipeline.many import ModelJob, run_models
+
+    configs = []
+    for family in ("qwen2", "llama"):
+        cfg = tiny_config.model_copy(deep=True)
+        cfg.model.name = str(tiny_model_dirs[family])
+        configs.append(cfg)
+    local = [ModelJob(c, tmp_path / "local" / c.model.name.split("/")[-1]) for c in configs]
+    run_models(local, ["directions"])
+    for c in configs:
+        c.executor = {"name": "ray", "num_cpus": 1}
+    remote = [ModelJob(c, tmp_path / "ray" / c.model.name.split("/")[-1]) for c in configs]
+    outcomes = run_models(remote, ["directions"], executor="ray")
+    assert [o.error for o in outcomes] == [None, None]
+    for a, b in zip(local, remote):
+        files = sorted(p.relative_to(a.run_dir) for p in a.run_dir.rglob("*.safetensors"))
+        assert any(f.parts[0] == "directions" for f in files)
+        assert files == sorted(p.relative_to(b.run_dir) for p in b.run_dir.rglob("*.safetensors"))
+        for f in files:
+            assert _bits(a.run_dir / f) == _bits(b.run_dir / f), f
+        assert not list(b.run_dir.rglob("_lock*"))
+
+
+def test_a_refused_model_on_ray_is_one_line_and_the_other_runs(tiny_config, tmp_path,
+                                                                ray_cluster):
+    from refusal_atlas.errors import UserError
+    from refusal_atlas.pipeline.many import ModelJob, run_models
+
+    good = tiny_config.model_copy(deep=True)
+    good.executor = {"name": "ray"}
+    bad = good.model_copy(deep=True)
+    bad.data.suite = str(tmp_path / "no_such_prompts.jsonl")
+    jobs = [ModelJob(bad, tmp_path / "bad"), ModelJob(good, tmp_path / "good")]
+    with pytest.raises(UserError, match=r"1 of 2 models did not run: .*no_such_prompts"):
+        run_models(jobs, ["prompts"], executor="ray")
+    assert (tmp_path / "good" / "prompts" / "_done.json").is_file()
+
+
+def test_labelling_on_ray_gives_the_local_responses(qwen_tiny, tmp_path, ray_cluster):
+    from refusal_atlas.data.prompts import Prompt
+    from refusal_atlas.labels import generate_responses
+
+    prompts = [Prompt(f"p{i}", "word " * (1 + i % 4) + f"prompt {i}", "A", True)
+               for i in range(9)]
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    local = generate_responses(qwen_tiny, fmt, prompts, tmp_path / "local.jsonl",
+                               max_new_tokens=5, batch_size=2)
+    store = tmp_path / "ray.jsonl"
+    remote = generate_responses(qwen_tiny, fmt, prompts, store, max_new_tokens=5, batch_size=2,
+                                executor=RayExecutor(actors=2, num_cpus=1))
+    assert remote == local
+    ids = [json.loads(x)["prompt_id"] for x in store.read_text().splitlines()]
+    assert sorted(ids) == sorted(local)  # each row written once

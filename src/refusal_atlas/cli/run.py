@@ -101,7 +101,7 @@ def execute_models(targets: list[str], cfg: RunConfig, out: Path | None,
             print_plan(ctx, plan(ctx, targets, force or []))
         return out or Path("runs")
     try:
-        run_models(jobs, targets, force or [], overwrite=overwrite)
+        run_models(jobs, targets, force or [], overwrite=overwrite, executor=cfg.executor.name)
     except StageInterrupted as exc:
         raise Interrupted(exc.stage, exc.run_dir) from None
     for job in jobs:
