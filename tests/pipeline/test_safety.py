@@ -173,3 +173,14 @@ def test_an_unchanged_rerun_of_a_finished_run_writes_nothing(run, capsys):
     assert main(["steer", "--out", str(run)]) == 0
     assert "steering: up to date" in capsys.readouterr().err
     assert folder_state(run) == before
+
+
+def test_how_a_run_runs_is_not_another_study(run, capsys, tiny_model_dirs):
+    """Another device or batch size with a changed analysis setting re-runs that stage; it
+    is not refused as 'another model'."""
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["model"]["device"] = "auto"
+    cfg["labels"]["batch_size"] = 3
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert main(_args_of(run, "pools", "--set", "pools.seed=7")) == 0
+    assert "pools" in capsys.readouterr().err

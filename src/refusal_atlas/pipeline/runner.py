@@ -101,12 +101,17 @@ class StageInterrupted(KeyboardInterrupt):
         self.stage, self.run_dir = stage, run_dir
 
 
-IDENTITY_SECTIONS = ("model", "data")
-"""Settings that make a run folder about another model or other prompts."""
+IDENTITY = {"model": ("name", "dtype", "chat_template", "system_prompt"), "data": None}
+"""What makes a run folder about another model or other prompts: the model's weights and
+formatting, and every data setting. How it runs (device, batch sizes, executor) is not."""
 
 
 def _identity(config: dict) -> dict:
-    return {k: config.get(k) for k in IDENTITY_SECTIONS}
+    out = {}
+    for section, keys in IDENTITY.items():
+        values = config.get(section) or {}
+        out[section] = dict(values) if keys is None else {k: values.get(k) for k in keys}
+    return out
 
 
 def check_same_study(ctx: RunContext, planned: list[PlannedStage], overwrite: bool) -> None:
@@ -120,9 +125,9 @@ def check_same_study(ctx: RunContext, planned: list[PlannedStage], overwrite: bo
     lost = [p.name for p in planned if p.status != "done" and ctx.run.done_marker(p.name)]
     if not lost:
         return
-    changed = [f"{section}.{key}" for section in IDENTITY_SECTIONS
-               for key in sorted(set(old.get(section) or {}) | set(new.get(section) or {}))
-               if (old.get(section) or {}).get(key) != (new.get(section) or {}).get(key)]
+    changed = [f"{section}.{key}" for section in IDENTITY
+               for key in sorted(set(old[section]) | set(new[section]))
+               if old[section].get(key) != new[section].get(key)]
     raise UserError(f"{ctx.run.root} holds a run of other settings ({', '.join(changed)}); "
                     f"running these would redo its finished {', '.join(lost)}: use another "
                     "--out, or pass --overwrite to replace them")
