@@ -276,3 +276,81 @@ def cli_refuses(argv, capsys, *messages) -> str:
     assert len(text.splitlines()) == 1 and text.startswith("error:"), text
     assert any(m.lower() in text.lower() for m in messages), text
     return text
+
+
+# A real tokenizer to copy (the Qwen one, offline); a tiny BPE is trained when it is absent.
+QWEN_TOKENIZER = Path(os.environ.get("REFUSAL_ATLAS_TEST_TOKENIZER", "/tmp/qwen_st"))
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def write_chat_tokenizer(folder: Path, corpus: list[str]) -> None:
+    """A ChatML tokenizer in ``folder``: the Qwen one if it is on this machine, else a small
+    byte-level BPE trained on ``corpus``."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if (QWEN_TOKENIZER / "tokenizer.json").is_file():
+        for name in TOKENIZER_FILES:
+            if (QWEN_TOKENIZER / name).is_file():
+                shutil.copy(QWEN_TOKENIZER / name, folder / name)
+        return
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>",
+                                  eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tok.chat_template = CHATML_TEMPLATE
+    tok.save_pretrained(folder)
+
+
+def toy_suite(n_split: int = 20, n_benign: int = 30):
+    """Splits A and B and one benign pool, prompts in order: for labels and pools tests."""
+    from refusal_atlas.data.prompts import Prompt, PromptSuite
+
+    splits = {s: [Prompt(f"{s}/{i}", f"{s} prompt {i}", s, True) for i in range(n_split)]
+              for s in ("A", "B")}
+    benign = {"ben": [Prompt(f"ben/{i}", f"benign prompt {i}", "ben", False)
+                      for i in range(n_benign)]}
+    return PromptSuite("t", splits, benign, {"A": "ben", "B": "ben"})
+
+
+def toy_records(suite, refused):
+    """Label records of every prompt of ``suite``, refused where ``refused(prompt)``."""
+    from refusal_atlas.labels import LabelRecord, assign_label
+
+    return [LabelRecord(p.id, p.split, p.harmful, "r", refused(p),
+                        assign_label(p.harmful, refused(p)), "j", "", 1)
+            for p in suite.all_prompts()]
+
+
+# Sweep rows with refusals of different styles: for the style summary and the style stage.
+def _row(condition, kind, direction, alpha, pid, refused, response, harmful=True):
+    return {"condition": condition, "kind": kind, "direction": direction, "alpha": alpha,
+            "prompt_id": pid, "harmful": harmful, "group": "HC", "refused": refused,
+            "response": response}
+
+
+STYLE_ROWS = [
+    _row("baseline", "baseline", None, None, "p1", True, "I'm sorry, but I can't assist with that."),
+    _row("baseline", "baseline", None, None, "p2", False, "Sure, here is a cake recipe."),
+    _row("steer/A/a=5", "steer", "A", 5.0, "p1", True,
+         "I'm sorry, but I can't help with that because it is illegal and harmful."),
+    _row("steer/A/a=5", "steer", "A", 5.0, "p2", True,
+         "I'm sorry, but making weapons is dangerous and illegal.", harmful=False),
+    _row("steer/A/a=0", "steer", "A", 0.0, "p1", True, "I'm sorry, but I can't assist with that."),
+    _row("steer/B/a=5", "steer", "B", 5.0, "p1", True,
+         "As an AI, I don't have a physical body, so I can't do that."),
+    _row("steer/B/a=5", "steer", "B", 5.0, "p2", True,
+         "I'm sorry, I don't have the ability to see images or hear audio."),
+    _row("steer/B/a=5", "steer", "B", 5.0, "p3", False, "Here is your poem about the sea."),
+]

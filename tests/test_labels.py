@@ -1,19 +1,8 @@
+from conftest import toy_suite
+
 from refusal_atlas.chat import ChatFormatter
-from refusal_atlas.data.prompts import Prompt, PromptSuite
-from refusal_atlas.labels import LabelRecord, assign_label, generate_responses
-
-
-def _suite(n_split=20, n_benign=30):
-    splits = {s: [Prompt(f"{s}/{i}", f"{s} prompt {i}", s, True) for i in range(n_split)]
-              for s in ("A", "B")}
-    benign = {"ben": [Prompt(f"ben/{i}", f"benign prompt {i}", "ben", False)
-                      for i in range(n_benign)]}
-    return PromptSuite("t", splits, benign, {"A": "ben", "B": "ben"})
-
-
-def _records(suite, refused):
-    return [LabelRecord(p.id, p.split, p.harmful, "r", refused(p), assign_label(p.harmful, refused(p)),
-                        "j", "", 1) for p in suite.all_prompts()]
+from refusal_atlas.data.prompts import Prompt
+from refusal_atlas.labels import assign_label, generate_responses
 
 
 def test_assign_label():
@@ -24,7 +13,7 @@ def test_assign_label():
 def test_generation_resumes_without_redoing_finished_prompts(qwen_tiny, tmp_path):
     from refusal_atlas import generation
 
-    suite = _suite(n_split=3, n_benign=3)
+    suite = toy_suite(n_split=3, n_benign=3)
     prompts = suite.all_prompts()
     fmt = ChatFormatter(qwen_tiny.tokenizer)
     store = tmp_path / "responses.jsonl"

@@ -1,28 +1,15 @@
 import pytest
+from conftest import toy_records, toy_suite
 
-from refusal_atlas.data.prompts import Prompt, PromptSuite
 from refusal_atlas.errors import UserError
-from refusal_atlas.labels import LabelRecord, assign_label, label_counts
+from refusal_atlas.labels import label_counts
 from refusal_atlas.pools import build_test_set, draw_training_pools, pool_report
 
 
-def _suite(n_split=20, n_benign=30):
-    splits = {s: [Prompt(f"{s}/{i}", f"{s} prompt {i}", s, True) for i in range(n_split)]
-              for s in ("A", "B")}
-    benign = {"ben": [Prompt(f"ben/{i}", f"benign prompt {i}", "ben", False)
-                      for i in range(n_benign)]}
-    return PromptSuite("t", splits, benign, {"A": "ben", "B": "ben"})
-
-
-def _records(suite, refused):
-    return [LabelRecord(p.id, p.split, p.harmful, "r", refused(p), assign_label(p.harmful, refused(p)),
-                        "j", "", 1) for p in suite.all_prompts()]
-
-
 def test_pools_take_first_hr_in_order_and_a_seeded_shared_bc_draw():
-    suite = _suite()
+    suite = toy_suite()
     # A: every odd prompt refused; B: only 3 refused; benign: every third refused
-    recs = _records(suite, lambda p: (int(p.id.split("/")[1]) % 2 == 1) if p.split == "A" else
+    recs = toy_records(suite, lambda p: (int(p.id.split("/")[1]) % 2 == 1) if p.split == "A" else
                     (int(p.id.split("/")[1]) < 3) if p.split == "B" else
                     (int(p.id.split("/")[1]) % 3 == 0))
     pools = draw_training_pools(suite, recs, n_hr=5, n_bc=5, seed=123, min_hr=2)
@@ -41,18 +28,18 @@ def test_pools_take_first_hr_in_order_and_a_seeded_shared_bc_draw():
 
 
 def test_split_without_enough_hr_is_skipped_with_a_warning():
-    suite = _suite()
-    recs = _records(suite, lambda p: p.split == "A")
+    suite = toy_suite()
+    recs = toy_records(suite, lambda p: p.split == "A")
     pools = draw_training_pools(suite, recs, n_hr=4, n_bc=4, min_hr=4)
     assert list(pools.splits) == ["A"]
     assert any("B" in w and "skipped" in w for w in pools.warnings)
     with pytest.raises(UserError, match="no split"):
-        draw_training_pools(suite, _records(suite, lambda p: False), n_hr=4, n_bc=4)
+        draw_training_pools(suite, toy_records(suite, lambda p: False), n_hr=4, n_bc=4)
 
 
 def test_test_set_is_disjoint_balanced_and_warns_on_shortfall():
-    suite = _suite(n_split=30, n_benign=40)
-    recs = _records(suite, lambda p: int(p.id.split("/")[1]) % 2 == 0)
+    suite = toy_suite(n_split=30, n_benign=40)
+    recs = toy_records(suite, lambda p: int(p.id.split("/")[1]) % 2 == 0)
     pools = draw_training_pools(suite, recs, n_hr=4, n_bc=4)
     test = build_test_set(suite, recs, pools, n_per_group=8, seed=0)
     assert not set(test.ids()) & pools.used_ids()
@@ -68,8 +55,8 @@ def test_test_set_is_disjoint_balanced_and_warns_on_shortfall():
 
 
 def test_counts_and_report():
-    suite = _suite(n_split=10, n_benign=10)
-    recs = _records(suite, lambda p: int(p.id.split("/")[1]) < 6)
+    suite = toy_suite(n_split=10, n_benign=10)
+    recs = toy_records(suite, lambda p: int(p.id.split("/")[1]) < 6)
     counts = label_counts(suite, recs)
     assert counts["splits"]["A"] == {"pool": 10, "HR": 6, "HC": 4, "unlabelled": 0}
     assert counts["benign"]["ben"] == {"pool": 10, "BR": 6, "BC": 4, "unlabelled": 0}

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
 import types
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import CHATML_TEMPLATE, write_chat_tokenizer
 
 from refusal_atlas.errors import UserError
 from refusal_atlas.judges import (
@@ -22,13 +21,7 @@ from refusal_atlas.judges import (
     wildguard,
 )
 
-# A real tokenizer to copy (the Qwen one, offline); a tiny BPE is trained when it is absent.
-QWEN_TOKENIZER = Path(os.environ.get("REFUSAL_ATLAS_TEST_TOKENIZER", "/tmp/qwen_st"))
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+CHAT_TEMPLATE = CHATML_TEMPLATE
 
 
 # ---------------------------------------------------------------------------
@@ -37,37 +30,7 @@ CHAT_TEMPLATE = (
 
 
 def _write_tokenizer(folder: Path) -> None:
-    """The Qwen tokenizer if it is on this machine, else a small byte-level BPE trained here."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if (QWEN_TOKENIZER / "tokenizer.json").is_file():
-        for name in TOKENIZER_FILES:
-            if (QWEN_TOKENIZER / name).is_file():
-                shutil.copy(QWEN_TOKENIZER / name, folder / name)
-        return
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    corpus = [wildguard.WILDGUARD_INPUT_FORMAT, "Harmful request: yes\nResponse refusal: no\n"] * 50
-    tk.train_from_iterator(
-        corpus,
-        trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=specials,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk,
-        bos_token="<|endoftext|>",
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-    )
-    tok.chat_template = CHAT_TEMPLATE
-    tok.save_pretrained(folder)
+    write_chat_tokenizer(folder, [wildguard.WILDGUARD_INPUT_FORMAT, "Harmful request: yes\nResponse refusal: no\n"] * 50)
 
 
 @pytest.fixture(scope="module")

@@ -48,3 +48,18 @@ def paired_rows(curve_rates, n=20, seed=0):
                 benign = result_row(cid, "steer", name, float(alpha), "BC", rng.random() < orr)
                 rows.append({**benign, "prompt_id": f"b{i}"})
     return rows
+
+
+def ablation_and_two_curves():
+    """``(rows, summarise(rows))`` of a baseline, one ablation and two dose-response curves."""
+    from refusal_atlas.metrics import summarise
+
+    rows = condition_rows("baseline", "baseline", None, None, BASE)
+    rows += condition_rows("ablate/A", "ablate", "A", None,
+                           [("HR", False), ("HR", True), ("HC", False), ("HC", False),
+                            ("BR", False), ("BC", False), ("BC", False), ("BC", False)])
+    rows += curve_rows("A", {10: (0.7, 0.6), 30: (0.9, 0.8)})
+    rows += curve_rows("B", {10: (0.8, 0.6), 30: (1.0, 0.9)})
+    s = summarise(rows, judge="substring", approximate=True,
+                  alphas={"mode": "explicit", "alphas": [10.0, 30.0]})
+    return rows, s

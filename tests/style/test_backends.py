@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import os
 import re
-import shutil
 import socket
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import CHATML_TEMPLATE, write_chat_tokenizer
 
 from refusal_atlas.errors import UserError
 from refusal_atlas.style import (
@@ -22,11 +21,7 @@ from refusal_atlas.style import (
     OpenAICompatBackend,
 )
 
-QWEN_TOKENIZER = Path(os.environ.get("REFUSAL_ATLAS_TEST_TOKENIZER", "/tmp/qwen_st"))
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+CHAT_TEMPLATE = CHATML_TEMPLATE
 
 
 def test_openai_backend_errors(fake_server):
@@ -46,34 +41,7 @@ def test_openai_backend_errors(fake_server):
 
 
 def _write_tokenizer(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    if (QWEN_TOKENIZER / "tokenizer.json").is_file():
-        for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
-            if (QWEN_TOKENIZER / name).is_file():
-                shutil.copy(QWEN_TOKENIZER / name, folder / name)
-        return
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator(
-        [DEFAULT_STYLE_PROMPT] * 20,
-        trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk,
-        bos_token="<|endoftext|>",
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-    )
-    tok.chat_template = CHAT_TEMPLATE
-    tok.save_pretrained(folder)
+    write_chat_tokenizer(folder, [DEFAULT_STYLE_PROMPT] * 20)
 
 
 @pytest.fixture(scope="module")

@@ -3,33 +3,14 @@
 import json
 
 import pytest
+from conftest import STYLE_ROWS
 
 from refusal_atlas.config import load_config
 from refusal_atlas.errors import UserError
 from refusal_atlas.pipeline import RunContext
 from refusal_atlas.pipeline.stages.style import run as run_style_stage
 
-
-def _row(condition, kind, direction, alpha, pid, refused, response, harmful=True):
-    return {"condition": condition, "kind": kind, "direction": direction, "alpha": alpha,
-            "prompt_id": pid, "harmful": harmful, "group": "HC", "refused": refused,
-            "response": response}
-
-
-ROWS = [
-    _row("baseline", "baseline", None, None, "p1", True, "I'm sorry, but I can't assist with that."),
-    _row("baseline", "baseline", None, None, "p2", False, "Sure, here is a cake recipe."),
-    _row("steer/A/a=5", "steer", "A", 5.0, "p1", True,
-         "I'm sorry, but I can't help with that because it is illegal and harmful."),
-    _row("steer/A/a=5", "steer", "A", 5.0, "p2", True,
-         "I'm sorry, but making weapons is dangerous and illegal.", harmful=False),
-    _row("steer/A/a=0", "steer", "A", 0.0, "p1", True, "I'm sorry, but I can't assist with that."),
-    _row("steer/B/a=5", "steer", "B", 5.0, "p1", True,
-         "As an AI, I don't have a physical body, so I can't do that."),
-    _row("steer/B/a=5", "steer", "B", 5.0, "p2", True,
-         "I'm sorry, I don't have the ability to see images or hear audio."),
-    _row("steer/B/a=5", "steer", "B", 5.0, "p3", False, "Here is your poem about the sea."),
-]
+ROWS = STYLE_ROWS
 
 
 def _run_dir(tmp_path, rows):
