@@ -119,7 +119,11 @@ def check_same_study(ctx: RunContext, planned: list[PlannedStage], overwrite: bo
     previous = read_json_or_none(ctx.run.root / CONFIG_FILE)
     if not isinstance(previous, dict) or overwrite:
         return
-    old, new = _identity(migrate_config(previous)), _identity(ctx.config.to_dict())
+    try:  # through the model, so settings added since that run compare as their defaults
+        previous = RunConfig.model_validate(migrate_config(previous)).to_dict()
+    except Exception:  # noqa: BLE001 - a config this version cannot read: compare as written
+        previous = migrate_config(previous)
+    old, new = _identity(previous), _identity(ctx.config.to_dict())
     if old == new:
         return
     lost = [p.name for p in planned if p.status != "done" and ctx.run.done_marker(p.name)]
