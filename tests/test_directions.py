@@ -57,3 +57,15 @@ def test_direction_errors():
         diff_in_means(torch.zeros(0, 4), torch.zeros(3, 4))
     with pytest.raises(UserError, match="identical"):
         diff_in_means(torch.ones(2, 4), torch.ones(3, 4))
+
+
+@pytest.mark.parametrize("manifest", ['{"no_splits": 1}', '{"splits": ["A"], "directions": {}}',
+                                      '["not", "a", "mapping"]'])
+def test_a_damaged_manifest_is_one_line(tmp_path, manifest):
+    d = compute_direction("A", torch.ones(2, 4) + torch.eye(4)[:2], torch.zeros(3, 4), layer=1,
+                          position=-2, model="toy")
+    save_directions({"A": d}, tmp_path)
+    (tmp_path / "directions.json").write_text(manifest)
+    with pytest.raises(UserError, match="directions.json") as err:
+        load_directions(tmp_path)
+    assert "\n" not in str(err.value)

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import torch
 
 from .activations import extract_activations
-from .artifacts import read_json, read_tensors, write_json, write_tensors
+from .artifacts import read_json, read_tensors, unreadable, write_json, write_tensors
 from .chat import ChatFormatter
 from .errors import UserError
 from .hooks import ablate_direction, add_to_resid_pre
@@ -240,11 +240,16 @@ def load_directions(out_dir: str | Path) -> dict[str, Direction]:
     """
     out_dir = Path(out_dir)
     tensors = read_tensors(out_dir / "directions.safetensors")
-    manifest = read_json(out_dir / "directions.json")
+    manifest_path = out_dir / "directions.json"
+    manifest = read_json(manifest_path, expect=dict)
     result = {}
-    for name in manifest["splits"]:
-        meta = dict(manifest["directions"][name])
-        for extra in ("projection_gap", "d_model", "direction_sha256"):
-            meta.pop(extra, None)
-        result[name] = Direction(vector=tensors[name], **meta)
+    try:
+        for name in manifest["splits"]:
+            meta = dict(manifest["directions"][name])
+            for extra in ("projection_gap", "d_model", "direction_sha256"):
+                meta.pop(extra, None)
+            result[name] = Direction(vector=tensors[name], **meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise unreadable(manifest_path, f"not a directions manifest ({type(exc).__name__}: "
+                                        f"{exc})") from None
     return result

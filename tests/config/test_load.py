@@ -92,3 +92,15 @@ def test_syntax_errors_keep_their_line_and_column(tmp_path, name, text, where):
         load_config(path)
     message = str(info.value)
     assert "\n" not in message and "cannot parse" in message and where in message, message
+
+
+def test_a_saved_run_config_is_migrated_or_none():
+    from refusal_atlas.config import saved_run_config
+
+    old = {"steering": {"executor": "local"}, "sae": {"train_steps": 5},
+           "style": {"llm_model": "m"}}
+    cfg = saved_run_config(old)
+    assert cfg.executor.name == "local" and cfg.sae.train.steps == 5
+    assert cfg.style.hf.model_name_or_path == "m"
+    for unreadable in (None, {}, "text", {"bogus": 1}, {"labels": {"judge": "nope"}}):
+        assert saved_run_config(unreadable) is None

@@ -107,6 +107,19 @@ def build_config(config: Path | None = None, preset: str | None = None,
     return load_config(config, preset=preset, overrides=overrides, set_values=set_values)
 
 
+def config_of_run(out: Path | None, config: Path | None, preset: str | None,
+                  set_values: list[str] | None, **options: Any) -> tuple[RunConfig, Path]:
+    """The config of a command over an existing run folder: the folder's own
+    ``config.json`` (so its finished stages stay done) unless ``--config`` is given, with the
+    command's options on top. Returns ``(config, run folder)``."""
+    run_dir = out if out is not None else default_out(build_config(config, preset, set_values,
+                                                                   **options))
+    check_run_dir(run_dir)
+    if config is None and (run_dir / "config.json").exists():
+        config = run_dir / "config.json"
+    return build_config(config, preset, set_values, **options), run_dir
+
+
 def csv_list(text: str | None, *, empty_error: str | None = None) -> list[str] | None:
     """``a,b , c`` -> ``["a", "b", "c"]``; with ``empty_error``, an option given but empty
     is that error."""

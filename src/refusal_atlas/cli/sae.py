@@ -29,10 +29,8 @@ from .options import (
     OutOpt,
     PresetOpt,
     SetOpt,
-    build_config,
-    check_run_dir,
+    config_of_run,
     csv_list,
-    default_out,
     int_list,
 )
 from .run import execute
@@ -82,12 +80,7 @@ def over_run_folder(targets: list[str], out: Path | None, config: Path | None,
     """Run SAE stages over a run folder, starting from its own config.json (so finished
     upstream stages stay done), with the command's options on top. Returns the run folder
     and whether the target stage ran now (False: it was already up to date)."""
-    run_dir = out if out is not None else default_out(build_config(config, preset, set_values,
-                                                                   **options))
-    check_run_dir(run_dir)
-    if config is None and (run_dir / "config.json").exists():
-        config = run_dir / "config.json"
-    cfg = build_config(config, preset, set_values, **options)
+    cfg, run_dir = config_of_run(out, config, preset, set_values, **options)
     if not cfg.sae.enabled:
         raise UserError("sae.enabled is false in this run's config; pass --set sae.enabled=true")
     folder = RunFolder(run_dir)

@@ -8,10 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..artifacts import read_json, unreadable
+from ..artifacts import read_json
 from ..config import RunConfig
 from ..errors import UserError
-from ..export import read_extra_directions
 from ..judges import get_judge
 from ..pipeline import RunContext, plan
 from ..pipeline.rejudge import rejudge_stage
@@ -27,10 +26,9 @@ from .options import (
     JudgeOpt,
     OutOpt,
     SetOpt,
-    build_config,
     check_run_dir,
+    config_of_run,
     csv_list,
-    default_out,
     int_list,
     key_values,
     rate,
@@ -63,26 +61,13 @@ def over_run_folder(targets: list[str], out: Path | None, config: Path | None,
                     **options: Any) -> tuple[RunConfig, Path]:
     """Config = the run folder's own config.json (so upstream stages stay done) + options;
     refuses settings that would redo a finished upstream stage."""
-    run_dir = out if out is not None else default_out(build_config(config, None, set_values,
-                                                                   **options))
-    check_run_dir(run_dir)
-    if config is None and (run_dir / "config.json").exists():
-        config = run_dir / "config.json"
-    cfg = build_config(config, None, set_values, **options)
+    cfg, run_dir = config_of_run(out, config, None, set_values, **options)
     folder = RunFolder(run_dir)
     if folder.done_marker("directions") is None:
         raise UserError(f"{run_dir} has no directions: run `refusal-atlas directions --out "
                         f"{run_dir}` first")
-    manifest_path = folder.dir("directions") / "directions.json"
-    available = read_json(manifest_path, expect=dict).get("splits")
-    if not isinstance(available, list):
-        raise unreadable(manifest_path, "no list of splits")
-    available = available + list(read_extra_directions(cfg.steering.extra_directions,
-                                                       taken=available))
-    unknown = [d for d in (cfg.steering.directions or []) if d not in available]
-    if unknown:
-        raise UserError(f"unknown direction(s) {', '.join(unknown)}; {run_dir} has "
-                        f"{', '.join(available)}")
+    # Which directions exist (the run's, --extra-directions) is the sweep stage's own check,
+    # run before anything is written.
     ctx = RunContext(cfg, run_dir)
     # A finished upstream stage that these settings would invalidate is a mistake; one that
     # never ran (e.g. the test set after `directions` only) simply runs.

@@ -14,7 +14,7 @@ Example:
     200
 """
 
-from .load import load_config, parse_override
+from .load import load_config, parse_override, saved_run_config
 from .migrate import migrate_config
 from .presets import PRESET_DIR, list_presets
 from .run import RunConfig
@@ -35,4 +35,5 @@ from .sections import (
 __all__ = ["PRESET_DIR", "SAE_RENAMED_KEYS", "ActivationsSection", "DataSection",
            "GeometrySection", "LabelsSection", "LayerScanSection", "ModelSection",
            "PoolsSection", "ReportSection", "RunConfig", "SAESection", "SteeringSection",
-           "StyleSection", "list_presets", "load_config", "migrate_config", "parse_override"]
+           "StyleSection", "list_presets", "load_config", "migrate_config", "parse_override",
+           "saved_run_config"]

@@ -90,6 +90,23 @@ def _validate(data: dict[str, Any], origin: str) -> RunConfig:
         raise UserError(f"invalid config ({origin}): " + "; ".join(problems)) from None
 
 
+def saved_run_config(data: Any) -> RunConfig | None:
+    """A run folder's saved ``config.json`` as a :class:`RunConfig`, keys of older releases
+    migrated; None when it is not a mapping or this version cannot read it (the caller
+    decides what an unreadable config means).
+
+    Example:
+        >>> saved_run_config({"sae": {"train_steps": 200}}).sae.train.steps
+        200
+    """
+    if not isinstance(data, dict) or not data:
+        return None
+    try:
+        return RunConfig.model_validate(migrate_config(data))
+    except (ValidationError, UserError):  # UserError: e.g. a judge this install lacks
+        return None
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``section.key=value`` with the value parsed as YAML (so 1, true, [1, 2] work)."""
     if "=" not in text:

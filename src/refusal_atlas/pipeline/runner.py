@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..artifacts import write_json
 from ..chat import read_chat_template
-from ..config import RunConfig, migrate_config
+from ..config import RunConfig, migrate_config, saved_run_config
 from ..errors import UserError
 from ..hf import check_device
 from ..models import validate_model_spec
@@ -119,11 +119,11 @@ def check_same_study(ctx: RunContext, planned: list[PlannedStage], overwrite: bo
     previous = read_json_or_none(ctx.run.root / CONFIG_FILE)
     if not isinstance(previous, dict) or overwrite:
         return
-    try:  # through the model, so settings added since that run compare as their defaults
-        previous = RunConfig.model_validate(migrate_config(previous)).to_dict()
-    except Exception:  # noqa: BLE001 - a config this version cannot read: compare as written
-        previous = migrate_config(previous)
-    old, new = _identity(previous), _identity(ctx.config.to_dict())
+    # Through the config model, so settings added since that run compare as their defaults;
+    # a config this version cannot read is compared as written.
+    saved = saved_run_config(previous)
+    old = _identity(saved.to_dict() if saved is not None else migrate_config(previous))
+    new = _identity(ctx.config.to_dict())
     if old == new:
         return
     lost = [p.name for p in planned if p.status != "done" and ctx.run.done_marker(p.name)]
@@ -185,9 +185,11 @@ def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
     with RunLock(ctx.run.root):
         force = set(force)
         planned = plan(ctx, targets, force)
+        # Finished artifacts are verified before the input checks read them; the input
+        # checks name a wrong setting before the other-study check blames the whole config.
+        check_artifacts(ctx, [p for p in planned if p.status == "done"])
         check_inputs(ctx, planned)
         check_same_study(ctx, planned, overwrite)
-        check_artifacts(ctx, [p for p in planned if p.status == "done"])
         registry = stage_map()
         if any(registry[p.name].needs_model for p in planned if p.status != "done"):
             ctx.lm  # noqa: B018 - load (and check layers against) the model before any write

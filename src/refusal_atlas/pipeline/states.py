@@ -6,19 +6,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..config import RunConfig
+from ..config import saved_run_config
 from ..report.format import num
 from ..report.sections.common import read_json_or_none
 from .stage import Stage
-
-
-def _run_config(cfg: Mapping[str, Any] | None) -> RunConfig | None:
-    if not cfg:
-        return None
-    try:
-        return RunConfig.model_validate(cfg)
-    except Exception:  # noqa: BLE001 - an older/newer config: treat every stage as enabled
-        return None
 
 
 def stage_states(run_dir: str | Path, stages: Iterable[Stage],
@@ -34,7 +25,7 @@ def stage_states(run_dir: str | Path, stages: Iterable[Stage],
     run_dir = Path(run_dir)
     if config is None:
         config = read_json_or_none(run_dir / "config.json")
-    rc = _run_config(config)
+    rc = saved_run_config(config)  # None: an older/newer config; every stage counts as enabled
     out: OrderedDict[str, dict] = OrderedDict()
     for stage in stages:
         name = stage.name
