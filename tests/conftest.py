@@ -239,6 +239,23 @@ def smol_env(shared_cache, monkeypatch):
     monkeypatch.setenv("REFUSAL_ATLAS_CACHE", shared_cache)
 
 
+# --------------------------------------------------------------------------- Ray
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray cluster (2 CPUs) for the whole test session; the tests that use
+    it skip when Ray is not installed (it is an optional extra)."""
+    ray = pytest.importorskip("ray")
+    # the workers import tests/conftest.py first: it registers the marker judge there too
+    tests = str(Path(__file__).resolve().parent)
+    path = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path},
+                          "worker_process_setup_hook": "conftest._register_marker_judge"})
+    yield ray
+    ray.shutdown()
+
+
 # --------------------------------------------------------------------------- shared helpers
 
 @contextmanager

@@ -79,4 +79,4 @@ def test_extraction_cost_stops_at_the_layer(qwen_tiny):
     finally:
         for h in hs:
             h.remove()
-    assert ran == [0]
+    assert set(ran) == {0}  # the shared prompt prefix's pass stops at the same layer

@@ -218,3 +218,153 @@ def test_ablation_rejects_non_unit_directions(qwen_tiny):
     with pytest.raises(ValueError, match="unit"):
         with hooks.ablate_direction(qwen_tiny.model, 3 * _unit(qwen_tiny.d_model, 1)):
             pass
+
+
+# --------------------------------------------------------------------------- subspace ablation
+
+
+def _basis(d, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.linalg.qr(torch.randn(d, k, generator=g)).Q.T.contiguous()  # [k, d]
+
+
+def test_subspace_ablation_removes_the_span_everywhere(tiny_lm):
+    batch = _batch(tiny_lm)
+    q = _basis(tiny_lm.d_model, 3, 11)
+    layers = list(range(tiny_lm.n_layers + 1))
+    base = hooks.run_capture(tiny_lm.model, batch.input_ids, batch.attention_mask, layers)
+    with hooks.ablate_subspace(tiny_lm.model, q):
+        acts = hooks.run_capture(tiny_lm.model, batch.input_ids, batch.attention_mask, layers)
+    for layer in layers:
+        scale = base[layer].norm(dim=-1).max()
+        assert (acts[layer] @ q.T).abs().max() <= 1e-5 * scale, f"layer {layer} keeps the span"
+    assert (base[tiny_lm.n_layers] @ q.T).abs().max() > 1e-3
+
+
+def test_subspace_ablation_equals_manual_projection(qwen_tiny):
+    """The span of an orthonormal basis out == its directions ablated one after another
+    (orthonormal projections compose); a one-row basis == :func:`ablate_direction`."""
+    batch = _batch(qwen_tiny)
+    q = _basis(qwen_tiny.d_model, 2, 12)
+
+    def logits():
+        with torch.no_grad():
+            return qwen_tiny.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                   position_ids=batch.position_ids).logits
+
+    with hooks.ablate_subspace(qwen_tiny.model, q):
+        span = logits()
+    with hooks.ablate_direction(qwen_tiny.model, q[0]), hooks.ablate_direction(qwen_tiny.model, q[1]):
+        stacked = logits()
+    torch.testing.assert_close(span, stacked, rtol=1e-4, atol=1e-4)
+    with hooks.ablate_subspace(qwen_tiny.model, q[:1]):
+        one = logits()
+    with hooks.ablate_direction(qwen_tiny.model, q[0]):
+        direction = logits()
+    torch.testing.assert_close(one, direction, rtol=1e-5, atol=1e-5)
+    # the hook's own projection, by hand, on one hidden state
+    x = torch.randn(2, 3, qwen_tiny.d_model)
+    manual = x - (x @ q.T) @ q
+    got = hooks._project_out_basis(x, [hooks.RowVectors(q[0]), hooks.RowVectors(q[1])])
+    torch.testing.assert_close(got, manual, rtol=1e-5, atol=1e-5)
+
+
+def test_subspace_per_row_with_padding_and_kv_cache(tiny_lm):
+    """Per-row bases (zero rows pad a smaller span or mean no ablation) in one left-padded,
+    KV-cached batch give each row what it gives alone and what a full recompute gives."""
+    stop = stop_token_ids(tiny_lm.model, tiny_lm.tokenizer)
+    d = tiny_lm.d_model
+    q = _basis(d, 3, 13)
+    rows = torch.zeros(4, 3, d)
+    rows[0] = q
+    rows[1, :1] = q[:1]
+    rows[3, :2] = q[1:]
+    batch = _batch(tiny_lm)
+    with hooks.ablate_subspace(tiny_lm.model, rows):
+        mixed = greedy_generate(tiny_lm.model, batch, max_new_tokens=8, stop_ids=stop)
+        assert mixed == _no_cache_loop(tiny_lm, batch, 8, stop)
+    for r in range(4):
+        used = rows[r][rows[r].norm(dim=-1) > 0]
+        one = _batch(tiny_lm, [PROMPTS[r]])
+        if len(used):
+            with hooks.ablate_subspace(tiny_lm.model, used):
+                alone = greedy_generate(tiny_lm.model, one, max_new_tokens=8, stop_ids=stop)[0]
+        else:
+            alone = greedy_generate(tiny_lm.model, one, max_new_tokens=8, stop_ids=stop)[0]
+        assert mixed[r] == alone
+
+
+def test_subspace_rejects_non_orthonormal_and_removes_hooks(qwen_tiny):
+    before = hooks.active_hook_count(qwen_tiny.model)
+    q = _basis(qwen_tiny.d_model, 2, 14)
+    with pytest.raises(ValueError, match="orthonormal"):
+        with hooks.ablate_subspace(qwen_tiny.model, torch.stack([q[0], q[0]])):
+            pass
+    with pytest.raises(RuntimeError, match="boom"):
+        with hooks.ablate_subspace(qwen_tiny.model, q):
+            assert hooks.active_hook_count(qwen_tiny.model) > before
+            raise RuntimeError("boom")
+    assert hooks.active_hook_count(qwen_tiny.model) == before
+
+
+def _edit(d):
+    # positionwise and nonlinear (a reflection plus a push scaled to each position's norm,
+    # so it changes what every tiny model says, Gemma-2's scaled embeddings included)
+    def fn(h):
+        x = h.float()
+        x = x - 2 * (x @ d)[..., None] * d + 4 * x.norm(dim=-1, keepdim=True) * d
+        return x.to(h.dtype)
+    return fn
+
+
+def test_edit_applies_fn_to_chosen_rows_exactly(tiny_lm):
+    batch = _batch(tiny_lm)
+    d = _unit(tiny_lm.d_model, 21)
+    fn = _edit(d)
+    base = hooks.run_capture(tiny_lm.model, batch.input_ids, batch.attention_mask, [2])[2]
+    with hooks.edit_resid_pre(tiny_lm.model, 2, fn):
+        edited = hooks.run_capture(tiny_lm.model, batch.input_ids, batch.attention_mask, [2])[2]
+    torch.testing.assert_close(edited, fn(base), rtol=0, atol=1e-6)
+    rows = torch.tensor([True, False, True, False])
+    with hooks.edit_resid_pre(tiny_lm.model, 2, fn, rows=rows):
+        some = hooks.run_capture(tiny_lm.model, batch.input_ids, batch.attention_mask, [2])[2]
+    torch.testing.assert_close(some[rows], fn(base)[rows], rtol=0, atol=1e-6)
+    assert torch.equal(some[~rows], base[~rows])  # the other rows are untouched, bit for bit
+
+
+def test_edit_per_row_with_padding_and_kv_cache(tiny_lm):
+    """Edited and plain rows in one left-padded, KV-cached batch == each row alone, and ==
+    a full recompute without cache."""
+    stop = stop_token_ids(tiny_lm.model, tiny_lm.tokenizer)
+    prompts = ["Hi", PROMPTS[2] * 2, PROMPTS[1]]
+    fn = _edit(_unit(tiny_lm.d_model, 22))
+    rows = torch.tensor([True, False, True])
+    batch = _batch(tiny_lm, prompts)
+    with hooks.edit_resid_pre(tiny_lm.model, 1, fn, rows=rows):
+        mixed = greedy_generate(tiny_lm.model, batch, max_new_tokens=8, stop_ids=stop)
+    with hooks.edit_resid_pre(tiny_lm.model, 1, fn, rows=rows):
+        recomputed = _no_cache_loop(tiny_lm, batch, 8, stop)
+    assert mixed == recomputed
+    for row, prompt in enumerate(prompts):
+        single = _batch(tiny_lm, [prompt])
+        if rows[row]:
+            with hooks.edit_resid_pre(tiny_lm.model, 1, fn):
+                alone = greedy_generate(tiny_lm.model, single, max_new_tokens=8, stop_ids=stop)[0]
+        else:
+            alone = greedy_generate(tiny_lm.model, single, max_new_tokens=8, stop_ids=stop)[0]
+        assert mixed[row] == alone
+    plain = greedy_generate(tiny_lm.model, batch, max_new_tokens=8, stop_ids=stop)
+    assert mixed[0] != plain[0] or mixed[2] != plain[2]  # the edit does something
+
+
+def test_edit_hook_is_removed_on_exit_and_on_error(qwen_tiny):
+    before = hooks.active_hook_count(qwen_tiny.model)
+    with hooks.edit_resid_pre(qwen_tiny.model, 1, lambda h: h, rows=[True, False]):
+        assert hooks.active_hook_count(qwen_tiny.model) == before + 1
+        assert len(hooks._ROW_STATE[qwen_tiny.model]) == 1
+    assert hooks.active_hook_count(qwen_tiny.model) == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with hooks.edit_resid_pre(qwen_tiny.model, 1, lambda h: h):
+            raise RuntimeError("boom")
+    assert hooks.active_hook_count(qwen_tiny.model) == before
+    assert not hooks._ROW_STATE.get(qwen_tiny.model)

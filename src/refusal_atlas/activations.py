@@ -24,6 +24,7 @@ from .artifacts import read_tensor_file, unreadable, write_tensors
 from .chat import ChatFormatter, pad_left, resolve_position
 from .generation import length_sorted_batches
 from .hooks import run_capture
+from .kv import cache_kwarg, prefill_shared_prefix
 from .paths import writable_cache_dir, writable_dir
 from .progress import progress_bar
 
@@ -93,6 +94,7 @@ def extract_activations(
     batch_size: int = 32,
     cache: ActivationCache | None = None,
     description: str = "activations",
+    share_prefix: bool = True,
 ) -> torch.Tensor:
     """Activations ``[n_prompts, n_layers, n_positions, d_model]`` (float32), in prompt order.
 
@@ -106,6 +108,8 @@ def extract_activations(
         positions: token positions from the end of each formatted prompt.
         batch_size: prompts per forward pass (speed only).
         cache: an :class:`ActivationCache` to read from and fill (optional).
+        share_prefix: compute the prompt prefix every row shares (the chat template's
+            system turn) once per batch (:func:`~.kv.prefill_shared_prefix`).
 
     Example:
         >>> acts = extract_activations(lm, ChatFormatter(lm.tokenizer), ["Hi"], [6, 12])  # doctest: +SKIP
@@ -131,8 +135,7 @@ def extract_activations(
             for group in length_sorted_batches([len(encoded[i]) for i in todo_list], batch_size):
                 rows = [todo_list[g] for g in group]
                 batch = pad_left([encoded[i] for i in rows], formatter.pad_id).to(lm.device)
-                acts = run_capture(lm.model, batch.input_ids, batch.attention_mask, layers,
-                                   positions)
+                acts = _capture(lm.model, batch, layers, positions, share_prefix)
                 for li, layer in enumerate(layers):
                     out[rows, li] = acts[layer].float().cpu()
                     for pi, position in enumerate(positions):
@@ -145,6 +148,18 @@ def extract_activations(
             for (layer, position), (row_keys, tensors) in pending.items():
                 cache.put(layer, position, row_keys, torch.cat(tensors))
     return out
+
+
+def _capture(model, batch, layers: list[int], positions: list[int],
+             share_prefix: bool) -> dict[int, torch.Tensor]:
+    shared = (prefill_shared_prefix(model, batch, min_suffix=-min(positions),
+                                    up_to_layer=max(layers))
+              if share_prefix else None)
+    if shared is None:
+        return run_capture(model, batch.input_ids, batch.attention_mask, layers, positions)
+    return run_capture(model, shared.input_ids, shared.attention_mask, layers, positions,
+                       position_ids=shared.position_ids,
+                       **{cache_kwarg(model): shared.cache})
 
 
 def _fill_from_cache(cache: ActivationCache, keys: list[str], layers: list[int],

@@ -11,14 +11,14 @@ A small loop over the model's own forward (not ``generate``) for two reasons:
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
 from . import hooks
-from .chat import ChatFormatter, EncodedBatch, pad_left, position_ids_from_mask
+from .chat import ChatFormatter, EncodedBatch, pad_left
+from .kv import cache_kwarg, new_cache, prefill_shared_prefix
 from .progress import progress_bar
 
 
@@ -41,42 +41,36 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     return sorted(ids)
 
 
-def _cache_kwarg(model) -> str:
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _new_cache(model):
-    from transformers import DynamicCache
-
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:  # older transformers without the config argument
-        return DynamicCache()
-
-
 @torch.no_grad()
 def greedy_generate(model, batch: EncodedBatch, *, max_new_tokens: int, stop_ids: Sequence[int],
-                    drop_finished: bool = True,
+                    drop_finished: bool = True, share_prefix: bool = True,
                     on_step: Callable[[int], None] | None = None) -> list[list[int]]:
     """Greedy continuation of every row of a left-padded batch; returns new token ids per row.
 
     A row stops after emitting a stop token (which is kept) or ``max_new_tokens`` tokens.
-    ``on_step(n_active)`` is called once per decoding step.
+    ``share_prefix``: the prompt prefix all rows share is computed once
+    (:func:`~.kv.prefill_shared_prefix`). ``on_step(n_active)`` is called once per
+    decoding step.
     """
     with hooks.preserve_rows(model):
-        return _greedy(model, batch, max_new_tokens, stop_ids, drop_finished, on_step)
+        return _greedy(model, batch, max_new_tokens, stop_ids, drop_finished, share_prefix,
+                       on_step)
 
 
 def _greedy(model, batch: EncodedBatch, max_new_tokens: int, stop_ids: Sequence[int],
-            drop_finished: bool, on_step: Callable[[int], None] | None) -> list[list[int]]:
+            drop_finished: bool, share_prefix: bool,
+            on_step: Callable[[int], None] | None) -> list[list[int]]:
     device = next(model.parameters()).device
-    input_ids = batch.input_ids.to(device)
-    attention_mask = batch.attention_mask.to(device)
-    positions = position_ids_from_mask(attention_mask)
+    batch = batch.to(device)
     stop = torch.tensor(sorted(set(stop_ids)), device=device)
-    cache = _new_cache(model)
-    cache_arg = _cache_kwarg(model)
+    cache_arg = cache_kwarg(model)
+    shared = prefill_shared_prefix(model, batch) if share_prefix else None
+    if shared is not None:
+        cache, input_ids = shared.cache, shared.input_ids
+        attention_mask, positions = shared.attention_mask, shared.position_ids
+    else:
+        cache, input_ids = new_cache(model), batch.input_ids
+        attention_mask, positions = batch.attention_mask, batch.position_ids
     n_rows = input_ids.shape[0]
     out: list[list[int]] = [[] for _ in range(n_rows)]
     active = torch.arange(n_rows, device=device)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -154,6 +154,33 @@ def preserve_rows(model: nn.Module) -> Iterator[None]:
             state._cast.clear()
 
 
+def row_groups(model: nn.Module, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows whose active interventions are identical: ``(representatives, group_of_row)``.
+
+    Two rows of a batch compute the same hidden states for the same tokens exactly when
+    every per-row intervention holds the same vector for both (shared interventions are
+    the same for every row by construction), so a shared prompt prefix needs computing
+    once per group. Relies on the convention that all per-row state is a
+    :class:`RowVectors`.
+    """
+    states = [s for s in _ROW_STATE.get(model, []) if s.per_row]
+    if not states:
+        return torch.zeros(1, dtype=torch.long), torch.zeros(n_rows, dtype=torch.long)
+    keys = torch.cat([s.vectors.reshape(n_rows, -1).float().cpu() for s in states], dim=1)
+    _, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), n_rows, dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(n_rows), reduce="amin")
+    return first, inverse
+
+
+@contextmanager
+def rows_subset(model: nn.Module, index: torch.Tensor) -> Iterator[None]:
+    """Every per-row intervention narrowed to rows ``index`` inside the block, restored after."""
+    with preserve_rows(model):
+        select_rows(model, index)
+        yield
+
+
 @contextmanager
 def _tracked(model: nn.Module, states: Sequence[RowVectors]) -> Iterator[None]:
     registry = _ROW_STATE.setdefault(model, [])
@@ -252,12 +279,21 @@ def capture_resid_pre(model: nn.Module, layers: Sequence[int],
 
 @torch.no_grad()
 def run_capture(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                layers: Sequence[int], positions: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
-    """One forward pass that stops after the deepest requested layer; returns ``{layer: acts}``."""
+                layers: Sequence[int], positions: Sequence[int] | None = None, *,
+                position_ids: torch.Tensor | None = None,
+                **cache_kwargs: Any) -> dict[int, torch.Tensor]:
+    """One forward pass that stops after the deepest requested layer; returns ``{layer: acts}``.
+
+    ``cache_kwargs`` (the model's cache argument holding a prefix already computed, see
+    :func:`~.kv.prefill_shared_prefix`) continue that prefix; ``attention_mask`` then
+    covers prefix and ``input_ids`` and ``position_ids`` must be given.
+    """
+    if position_ids is None:
+        position_ids = position_ids_from_mask(attention_mask)
     with capture_resid_pre(model, layers, positions, stop=True) as capture:
         try:
             model(input_ids=input_ids, attention_mask=attention_mask,
-                  position_ids=position_ids_from_mask(attention_mask), use_cache=False)
+                  position_ids=position_ids, use_cache=bool(cache_kwargs), **cache_kwargs)
         except StopForward:
             pass
     missing = set(int(layer) for layer in layers) - set(capture.acts)
@@ -335,6 +371,95 @@ def ablate_direction(model: nn.Module, directions: torch.Tensor | RowVectors,
             handles.append(sub.register_forward_hook(out_hook))
     with _hooks(handles), _tracked(model, [rows]):
         yield rows
+
+
+def _project_out_basis(hidden: torch.Tensor, basis: Sequence[RowVectors]) -> torch.Tensor:
+    # One float32 projection onto the span's complement (not k casts back to bf16 between
+    # single projections, which would let rounding leak the removed components back in).
+    x = hidden.float()
+    removed = torch.zeros_like(x)
+    for rows in basis:
+        u = rows.like(hidden, torch.float32)
+        removed = removed + (x * u).sum(-1, keepdim=True) * u
+    return (x - removed).to(hidden.dtype)
+
+
+@contextmanager
+def ablate_subspace(model: nn.Module, basis: torch.Tensor,
+                    layers: Sequence[int] | None = None) -> Iterator[list[RowVectors]]:
+    """x <- x - U^T U x at every block input and every attention / MLP contribution: the
+    span of ``basis`` projected out, as :func:`ablate_direction` does for one direction.
+
+    ``basis`` is ``[k, d]`` (shared) or ``[B, k, d]`` (per row) with orthonormal rows; zero
+    rows are allowed (a row of the batch with a smaller subspace, or none, pads with zeros
+    and is untouched there exactly). Each basis vector is one :class:`RowVectors`, so
+    :func:`select_rows` keeps the batch in step when a generation loop drops rows.
+
+    Example::
+
+        q = torch.linalg.qr(torch.randn(d, 3)).Q.T          # [3, d] orthonormal
+        with ablate_subspace(lm.model, q):
+            ids = greedy_generate(lm.model, batch, max_new_tokens=16)
+    """
+    raw = torch.as_tensor(basis).detach().float()
+    if raw.dim() not in (2, 3):
+        raise ValueError(f"expected a [k, d] or [B, k, d] basis, got shape {tuple(raw.shape)}")
+    rows3 = raw if raw.dim() == 3 else raw[None]
+    nonzero = (rows3.norm(dim=-1) > 0).float()
+    gram = rows3 @ rows3.transpose(1, 2)
+    if (gram - torch.diag_embed(nonzero)).abs().max() > 1e-3:
+        raise ValueError("the basis of an ablated subspace must have orthonormal rows "
+                         "(or zero rows)")
+    states = [RowVectors(raw[..., j, :]) for j in range(raw.shape[-2])]
+    blocks = decoder_layers(model)
+    chosen = range(len(blocks)) if layers is None else layers
+    handles = []
+
+    def pre_hook(_module, args, kwargs):
+        hidden = _hidden_from_inputs(args, kwargs)
+        return _replace_inputs(args, kwargs, _project_out_basis(hidden, states))
+
+    def out_hook(_module, _args, output):
+        return _map_output(output, lambda h: _project_out_basis(h, states))
+
+    for index in chosen:
+        block = resid_pre_module(model, index)
+        handles.append(block.register_forward_pre_hook(pre_hook, with_kwargs=True))
+        for sub in sublayer_output_modules(block):
+            handles.append(sub.register_forward_hook(out_hook))
+    with _hooks(handles), _tracked(model, states):
+        yield states
+
+
+@contextmanager
+def edit_resid_pre(model: nn.Module, layer: int,
+                   fn: Callable[[torch.Tensor], torch.Tensor],
+                   rows: torch.Tensor | Sequence[bool] | None = None) -> Iterator[None]:
+    """x <- fn(x) at ``resid_pre`` of ``layer``, every position.
+
+    ``fn`` maps a ``[B, T, d]`` hidden state to one of the same shape and must act on each
+    position on its own (e.g. an SAE's encode/decode), so left padding and the KV cache do
+    not change what it does to a real token. ``rows`` (``[B]`` booleans) limits the edit to
+    those rows; the others keep their hidden state exactly. The row mask follows
+    :func:`select_rows`.
+
+    Example:
+        >>> with edit_resid_pre(model, 3, lambda h: 0.5 * h):  # doctest: +SKIP
+        ...     model(input_ids)
+    """
+    mask = None if rows is None else RowVectors(torch.as_tensor(rows, dtype=torch.float32)[:, None])
+    module = resid_pre_module(model, layer)
+
+    def hook(_module, args, kwargs):
+        hidden = _hidden_from_inputs(args, kwargs)
+        edited = fn(hidden)
+        if mask is not None:
+            edited = torch.where(mask.like(hidden) > 0, edited, hidden)
+        return _replace_inputs(args, kwargs, edited)
+
+    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+    with _hooks([handle]), _tracked(model, [mask] if mask is not None else []):
+        yield
 
 
 def active_hook_count(model: nn.Module) -> int:

@@ -148,23 +148,30 @@ def refusal_log_odds(logits: torch.Tensor, token_ids: Sequence[int]) -> torch.Te
 
 
 @torch.no_grad()
+def first_token_log_odds(model, batch, token_ids: Sequence[int]) -> torch.Tensor:
+    """Per prompt of ``batch``: the refusal log-odds of the first response token (one forward
+    pass reading only the last position's logits; hooks active on ``model`` apply)."""
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                   position_ids=batch.position_ids, use_cache=False, logits_to_keep=1).logits
+    return refusal_log_odds(logits[:, -1], token_ids)
+
+
+@torch.no_grad()
 def induce_scores(model, batch, candidates: Mapping[int, tuple[torch.Tensor, float]],
-                  token_ids: Sequence[int], on_layer=None) -> dict[int, float]:
+                  token_ids: Sequence[int], on_layer=None,
+                  base: torch.Tensor | None = None) -> dict[int, float]:
     """Per layer: how much adding alpha * d at resid_pre raises the refusal log-odds.
 
     ``candidates`` maps layer -> (unit direction, alpha). One forward pass per layer over
-    ``batch`` (benign, complied prompts), reading only the last position's logits.
+    ``batch`` (benign, complied prompts), reading only the last position's logits, plus one
+    without a hook unless ``base`` (:func:`first_token_log_odds` of the same batch) is given.
     """
-    def log_odds() -> torch.Tensor:
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       position_ids=batch.position_ids, use_cache=False, logits_to_keep=1).logits
-        return refusal_log_odds(logits[:, -1], token_ids)
-
-    base = log_odds()
+    if base is None:
+        base = first_token_log_odds(model, batch, token_ids)
     scores = {}
     for layer, (unit, alpha) in candidates.items():
         with add_to_resid_pre(model, layer, unit, alpha=alpha):
-            scores[layer] = float((log_odds() - base).mean())
+            scores[layer] = float((first_token_log_odds(model, batch, token_ids) - base).mean())
         if on_layer is not None:
             on_layer()
     return scores
@@ -203,7 +210,20 @@ def choose_causal_layer(scan: LayerScan, model, batch,
     if not candidates:
         return scan
     scores = induce_scores(model, batch, candidates, refusal_tokens, on_layer=on_layer)
-    scan.induce = scores
+    return causal_choice(scan, scores, refusal_texts, n_prompts=batch.input_ids.shape[0],
+                         n_model_layers=n_model_layers, max_depth=max_depth,
+                         induce_fraction=induce_fraction)
+
+
+def causal_choice(scan: LayerScan, scores: Mapping[int, float], refusal_texts: Sequence[str], *,
+                  n_prompts: int, n_model_layers: int, max_depth: float,
+                  induce_fraction: float) -> LayerScan:
+    """:func:`choose_causal_layer` from induce scores computed elsewhere (e.g. by an
+    executor's workers, :func:`~.layer_scan_units.scan_induce_scores`); ``scan`` is updated
+    in place and returned."""
+    if not scores:
+        return scan
+    scan.induce = dict(scores)
     scan.refusal_tokens = list(refusal_texts)
     best = max(scores.values())
     if best <= 0:  # no layer's direction causes refusal: keep the separation rule's choice
@@ -216,7 +236,7 @@ def choose_causal_layer(scan: LayerScan, model, batch,
     scan.chosen_layer = min(k for k in sorted(scores) if scores[k] >= induce_fraction * best)
     scan.rule = (f"earliest layer in 1..{int(max_depth * n_model_layers)} whose direction, added "
                  f"with alpha = its HR/BC projection gap, raises the refusal log-odds of the first "
-                 f"response token on {batch.input_ids.shape[0]} BC prompts by at least "
+                 f"response token on {n_prompts} BC prompts by at least "
                  f"{induce_fraction:.0%} of the best layer's gain (refusal starts: "
                  f"{', '.join(repr(t) for t in scan.refusal_tokens)})")
     return scan

@@ -59,3 +59,14 @@ def test_alphas_parse_and_auto():
     assert resolve_alphas([0, 5], {})[0] == [0.0, 5.0]
     with pytest.raises(UserError):
         resolve_alphas("auto", {"a": D(-1.0)})
+
+
+def test_edit_conditions():
+    from refusal_atlas.sweeps import Condition
+
+    c = Condition("edit", "sae_notail:A")
+    assert c.id == "edit/sae_notail:A" and Condition.from_id(c.id) == c
+    assert not c.additive and not c.is_identity and c.canonical() == c
+    for bad in ({"alpha": 1.0}, {"layer": 2}):
+        with pytest.raises(UserError, match="edit condition has no alpha or layer"):
+            Condition("edit", "x", **bad)

@@ -48,3 +48,28 @@ def test_interventions_on_each_device(tiny_model_dirs, device):
     mixed = _generate(lm, fmt, conditions, [TEXTS[1]] * len(conditions), vectors, n=4)
     alone = [_generate(lm, fmt, [c], [TEXTS[1]], vectors, n=4)[0] for c in conditions]
     assert mixed == alone and mixed[0] == mixed[-1]  # steer/B/a=0 is the baseline
+
+
+def test_subspace_rows_mixed_with_other_conditions(tiny_lm):
+    """A subspace ablation row beside steer, single-direction ablation and baseline rows in
+    one batch gives what each gives alone; the Ray worker spec carries the basis."""
+    import torch
+
+    from refusal_atlas.sweeps import BASELINE, BatchGenerator, Condition, span_vector
+
+    fmt = ChatFormatter(tiny_lm.tokenizer)
+    vectors = tiny_vectors(tiny_lm)
+    vectors["S"] = span_vector(torch.stack([vectors["A"].vector, vectors["B"].vector]), 2)
+    conds = [BASELINE, Condition("ablate", "S"), Condition("ablate", "A"),
+             Condition("steer", "B", 5.0)]
+    mixed = _generate(tiny_lm, fmt, conds, [TEXTS[1]] * 4, vectors)
+    alone = [_generate(tiny_lm, fmt, [c], [TEXTS[1]], vectors)[0] for c in conds]
+    assert mixed == alone
+    with hooks.ablate_subspace(tiny_lm.model, vectors["S"].basis):
+        direct = greedy_generate(tiny_lm.model, fmt.batch([TEXTS[1]]), max_new_tokens=8,
+                                 stop_ids=stop_token_ids(tiny_lm.model, tiny_lm.tokenizer))[0]
+    assert mixed[1] == direct
+    tiny_lm.load_args = getattr(tiny_lm, "load_args", None) or {"name_or_path": "x"}
+    spec = BatchGenerator(tiny_lm, fmt, vectors, max_new_tokens=2).worker_spec()
+    assert torch.allclose(torch.tensor(spec["vectors"]["S"]["basis"]), vectors["S"].basis)
+    assert "basis" not in spec["vectors"]["A"]

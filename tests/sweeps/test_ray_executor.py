@@ -1,9 +1,8 @@
-"""The Ray executor on a real local cluster (started once per test session): the same rows as
-the local executor, token for token, and every row exactly once after a worker is killed."""
+"""The Ray executor on a real local cluster (``ray_cluster``, started once per test session):
+the same rows as the local executor, token for token, and every row exactly once after a
+worker is killed."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,18 +15,6 @@ from refusal_atlas.sweeps.ray_executor import RayExecutor
 from .helpers import tiny_prompts, tiny_vectors
 
 ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    # the workers import tests/conftest.py first: it registers the marker judge there too
-    tests = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path},
-                          "worker_process_setup_hook": "conftest._register_marker_judge"})
-    yield
-    ray.shutdown()
 
 
 def _sweep(lm, folder, executor=None, generate_batch=None):
@@ -173,3 +160,55 @@ def test_labelling_on_ray_gives_the_local_responses(qwen_tiny, tmp_path, ray_clu
     assert remote == local
     ids = [json.loads(x)["prompt_id"] for x in store.read_text().splitlines()]
     assert sorted(ids) == sorted(local)  # each row written once
+
+
+def test_the_actor_body_builds_each_task_once(qwen_tiny, monkeypatch):
+    """ModelWorker (what each actor runs, here in this process): one model load, one task
+    build per task key, the driver's results."""
+    from refusal_atlas.sweeps import BatchGenerator, plan_batches
+    from refusal_atlas.sweeps import worker as worker_module
+    from refusal_atlas.sweeps.ray_executor import ModelWorker
+
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    generator = BatchGenerator(qwen_tiny, fmt, tiny_vectors(qwen_tiny), max_new_tokens=3)
+    prompts = tiny_prompts()
+    batches = plan_batches(steering_grid(["A"], [0, 4]), prompts,
+                           {p.id: len(fmt.encode(p.text)) for p in prompts}, 4)
+    body = ModelWorker(qwen_tiny.load_args, device="cpu", num_threads=1)
+    builds = []
+    real = worker_module.WORKER_TASKS["sweep"]
+    monkeypatch.setitem(worker_module.WORKER_TASKS, "sweep", real.__class__(
+        lambda lm, spec: builds.append(1) or real.build(lm, spec), real.encode, real.decode))
+    spec = generator.worker_spec()
+    for batch in batches:
+        data = body.run_unit("task-1", [spec], batch.to_dict())
+        assert data["responses"] == generator(batch).responses
+    body.run_unit("task-2", [spec], batches[0].to_dict())
+    assert len(builds) == 2
+
+
+def test_actors_ask_for_the_gpus_a_spread_model_needs(monkeypatch):
+    """executor.num_gpus reaches each actor's Ray resources (a model spread over 2 GPUs with
+    model.device_map asks for 2 per actor); a cluster without them is one line."""
+    from types import SimpleNamespace
+
+    from refusal_atlas.errors import UserError
+    from refusal_atlas.sweeps import ray_executor
+
+    options = []
+
+    class Remote:
+        def options(self, **kw):
+            options.append(kw)
+            return SimpleNamespace(remote=lambda *args: SimpleNamespace(args=args))
+
+    fake = SimpleNamespace(remote=lambda cls: Remote(), put=lambda x: x,
+                           cluster_resources=lambda: {"CPU": 16.0, "GPU": 4.0})
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: fake)
+    executor = RayExecutor(num_gpus=2, num_cpus=4)
+    executor._pool({"name_or_path": "m", "device_map": "auto"}, n_units=10)
+    assert [o["num_gpus"] for o in options] == [2.0, 2.0]  # 4 GPUs / 2 per actor
+    assert all(s.actor.args[1] == "cuda" for s in executor.slots)
+    fake.cluster_resources = lambda: {"CPU": 16.0, "GPU": 1.0}
+    with pytest.raises(UserError, match="num_gpus=2 but the Ray cluster has 1 GPUs"):
+        RayExecutor(num_gpus=2)._n_actors(4)

@@ -53,3 +53,50 @@ def test_a_model_without_load_arguments_cannot_be_shipped(qwen_tiny):
     generator.lm = SimpleNamespace(model=qwen_tiny.model, tokenizer=qwen_tiny.tokenizer)
     with pytest.raises(UserError, match="loaded by load_model"):
         generator.worker_spec()
+
+
+def test_a_worker_loads_the_model_with_the_drivers_device_map(tiny_model_dirs, monkeypatch):
+    """``model.device_map`` reaches every worker's from_pretrained (on a GPU actor it spreads
+    the replica over the actor's ``num_gpus``; here, on CPU, ``auto`` keeps it whole)."""
+    import transformers
+
+    from refusal_atlas.sweeps.worker import load_worker_model
+
+    lm = load_model(str(tiny_model_dirs["qwen2"]), dtype="float32", device="cpu",
+                    device_map="auto")
+    seen = {}
+    real = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    spec = json.loads(json.dumps(lm.load_args))
+    worker_lm = load_worker_model(spec, device="cpu")
+    assert seen["device_map"] == "auto" and worker_lm.load_args["device_map"] == "auto"
+    fmt = ChatFormatter(lm.tokenizer)
+    prompts = tiny_prompts()
+    batch = plan_batches(MIXED[:3], prompts, {p.id: len(fmt.encode(p.text)) for p in prompts},
+                         6)[0]
+    mine = BatchGenerator(lm, fmt, tiny_vectors(lm), max_new_tokens=3)(batch)
+    theirs = BatchGenerator(worker_lm, fmt, tiny_vectors(lm), max_new_tokens=3)(batch)
+    assert theirs.responses == mine.responses
+
+
+def test_a_rebuilt_generator_ablates_the_same_subspace(tiny_model_dirs):
+    """A subspace (a vector with a basis) travels in the worker spec and is ablated alike."""
+    import torch
+
+    from refusal_atlas.sweeps import BASELINE, Condition, span_vector
+
+    lm = load_model(str(tiny_model_dirs["qwen2"]), dtype="float32")
+    fmt = ChatFormatter(lm.tokenizer, max_tokens=64)
+    vectors = tiny_vectors(lm)
+    vectors["S"] = span_vector(torch.stack([vectors["A"].vector, vectors["B"].vector]), 2)
+    generator = BatchGenerator(lm, fmt, vectors, max_new_tokens=4)
+    rebuilt = generator_from_spec(json.loads(json.dumps(generator.worker_spec())))
+    prompts = tiny_prompts(3)
+    lengths = {p.id: len(fmt.encode(p.text)) for p in prompts}
+    (batch,) = plan_batches([BASELINE, Condition("ablate", "S")], prompts, lengths, 8)
+    assert rebuilt(batch).responses == generator(batch).responses

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from .beyond import BeyondSection
 from .presets import list_presets
 from .sae import SAESection
 from .sections import (
@@ -38,6 +39,7 @@ class RunConfig(_Section):
     style: StyleSection = Field(default_factory=StyleSection)
     report: ReportSection = Field(default_factory=ReportSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    beyond: BeyondSection = Field(default_factory=BeyondSection)
     """Who runs the work units: local, or ray (``executor: ray`` or its settings)."""
     models: list[str] | None = None
     """Several models, one run folder each (``run --models A,B``); ``model.name`` is then

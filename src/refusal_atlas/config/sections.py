@@ -132,7 +132,8 @@ class ExecutorSection(_Section):
     num_cpus: float = Field(1.0, gt=0)
     """ray: CPUs per actor (and its torch threads)."""
     num_gpus: float = Field(0.0, ge=0)
-    """ray: GPUs per actor (0.5: two replicas share a GPU)."""
+    """ray: GPUs per actor (0.5: two replicas share a GPU; 2, 4, ...: one replica spread
+    over that many GPUs with ``model.device_map: auto``)."""
     device: str | None = None
     """ray: the actors' model device; None: cuda with num_gpus, else ``model.device``."""
     max_in_flight: int = Field(2, ge=1)
@@ -155,6 +156,14 @@ class ExecutorSection(_Section):
         if key not in EXECUTORS:
             raise ValueError(f"unknown executor {value!r}; executors: {', '.join(sorted(EXECUTORS))}")
         return key
+
+    @field_validator("num_gpus")
+    @classmethod
+    def _whole_gpus_above_one(cls, value: float) -> float:
+        # Ray shares a GPU in fractions but gives more than one only whole
+        if value > 1 and value != int(value):
+            raise ValueError(f"num_gpus above 1 must be a whole number of GPUs, got {value:g}")
+        return value
 
     def options(self) -> dict[str, Any]:
         """The executor's keyword arguments (:func:`~refusal_atlas.sweeps.get_executor`)."""

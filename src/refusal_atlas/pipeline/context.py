@@ -1,8 +1,10 @@
 """What the stages of one run share: config, run folder, and lazily loaded model, suite,
-activation cache and judges (loaded once, on the first stage that needs them)."""
+activation cache, judges and executor (each built once, on the first stage that needs it;
+the executor's workers are released by :meth:`RunContext.close` when the run ends)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from ..errors import UserError
 from ..judges import get_judge
 from ..models import load_model
 from ..progress import console
+from ..sweeps import Executor, get_executor
 from .runfolder import RunFolder
 from .stage import Stage
 from .stages import STAGES
@@ -40,6 +43,20 @@ class RunContext:
         self.run = RunFolder(run_dir)
         self.stages: tuple[Stage, ...] = STAGES
         self._judges: dict[str, Any] = {}
+        self._open = ExitStack()
+
+    @cached_property
+    def executor(self) -> Executor:
+        """The run's one executor (``executor`` settings): every stage with work units
+        (labels, layer scan, the sweeps) uses it, so a Ray executor's actors load the model
+        once per run and serve every stage; :meth:`close` shuts them down."""
+        return self._open.enter_context(get_executor(self.config.executor.name,
+                                                     **self.config.executor.options()))
+
+    def close(self) -> None:
+        """Release the executor's workers (Ray actors); a later use starts new ones."""
+        self.__dict__.pop("executor", None)
+        self._open.close()
 
     @cached_property
     def lm(self):

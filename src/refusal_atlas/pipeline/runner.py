@@ -8,6 +8,7 @@ and ``--force`` on a stage re-runs its dependents too.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -179,10 +180,11 @@ def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
     Before anything is written: the run folder is locked for this process, the plan is
     checked against the folder (another model's or data's finished stages are not thrown
     away without ``overwrite``; a finished stage's changed artifact is not trusted), and
-    every stage that will run checks its inputs. The config is saved then.
+    every stage that will run checks its inputs. The config is saved then. The run's
+    executor workers (Ray actors) are shut down when it ends, however it ends.
     """
     ctx = context or RunContext(config, run_dir)
-    with RunLock(ctx.run.root):
+    with RunLock(ctx.run.root), closing(ctx):
         force = set(force)
         planned = plan(ctx, targets, force)
         # Finished artifacts are verified before the input checks read them; the input

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .paper_checks import findings
+from .sections.beyond import beyond_section
 from .sections.common import read_json_or_none
 from .sections.geometry import geometry_section
 from .sections.layer_scan import layer_scan_section
@@ -27,7 +28,7 @@ ReportData = dict[str, Any]
 FORMAT = "refusal-atlas/report"
 FORMAT_VERSION = 1
 SECTION_IDS = ("summary", "findings", "pools", "layer-scan", "geometry", "steering", "ablation",
-               "sae", "style", "samples")
+               "sae", "style", "beyond", "samples")
 
 
 def _guard(name: str, fn: Callable[[], dict], problems: list[str]) -> dict:
@@ -75,6 +76,7 @@ def build_report(run_dir: str | Path, states: Mapping[str, dict], *,
     data["ablation"] = _guard("ablation", lambda: ablation_section(run_dir, states), problems)
     data["sae"] = _guard("sae", lambda: sae_section(run_dir, states), problems)
     data["style"] = _guard("style", lambda: style_section(run_dir, states), problems)
+    data["beyond"] = _guard("beyond", lambda: beyond_section(run_dir, states), problems)
     data["samples"] = _guard("samples", lambda: samples_section(run_dir, states, n), problems)
     try:
         data["findings"] = findings(data)

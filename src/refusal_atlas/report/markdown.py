@@ -147,6 +147,23 @@ def render_markdown(data: ReportData) -> str:
                      f"{pct(r.get('purity'))} |")
     else:
         L.append(f"_{_md_text(sty.get('reason'))}_")
+    L += ["", "## Beyond the paper", ""]
+    by = data.get("beyond") or {}
+    if by.get("available"):
+        for st in by.get("stages") or []:
+            L += [f"### {_md_text(st['title'])}", ""]
+            if not st.get("available"):
+                L += [f"_{_md_text(st.get('reason'))}_", ""]
+                continue
+            for f in st.get("findings") or []:
+                subject = f"{f['subject']}: " if f.get("subject") else ""
+                L += [f"- **{_md_text(subject + f['question'])}** — verdict: "
+                      f"**{_md_text(f['verdict'])}**",
+                      f"  - measured: {_md_text(f['measured'])}",
+                      f"  - criterion: {_md_text(f['criterion'])}"]
+            L += ["", f"Source: `{st['source']}`.", ""]
+    else:
+        L.append(f"_{_md_text(by.get('reason'))}_")
     if s.get("timings"):
         L += ["", "## Timings", "", "| stage | seconds |", "|---|---|"]
         for t in s["timings"]:

@@ -5,8 +5,8 @@ alphas (and ablates every direction), judges every response and compares the ref
 rate on harmful prompts (RR) with the over-refusal rate on benign prompts (ORR).
 See ``docs/steering.md``.
 
-* :mod:`.conditions` - :class:`Condition` (``baseline``, ``steer``, ``vector``, ``ablate``)
-  with a stable id; grids; alphas; choosing directions.
+* :mod:`.conditions` - :class:`Condition` (``baseline``, ``steer``, ``vector``, ``ablate``,
+  ``edit``) with a stable id; grids; alphas; choosing directions.
 * :mod:`.vectors` - :class:`LayerVector` (a vector and the ``resid_pre`` layer it acts
   at; not a Direction) and the ``{name: LayerVector}`` mapping conditions name.
 * :mod:`.interventions` - :func:`row_interventions`: a batch's conditions as per-row hooks.
@@ -63,6 +63,7 @@ from .vectors import (
     check_conditions,
     latent_sum_vector,
     resolved_layer,
+    span_vector,
     vectors_from_directions,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "SweepRow", "ablation_grid", "check_conditions", "controlled_test_prompts", "file_prompts",
     "format_alpha", "get_executor", "judge_pass", "judges_inline", "latent_sum_vector",
     "parse_alphas", "plan_batches", "rejudge_rows", "resolve_alphas", "resolved_layer",
-    "round_sig", "row_interventions", "run_sweep", "select_directions", "steering_grid",
+    "round_sig", "row_interventions", "run_sweep", "select_directions", "span_vector",
+    "steering_grid",
     "sweep_metrics", "unique_conditions", "vectors_from_directions",
 ]

@@ -132,6 +132,10 @@ class BatchGenerator:
             spec = BatchGenerator(lm, formatter, vectors, max_new_tokens=32).worker_spec()
             spec["model"]["name_or_path"], sorted(spec["vectors"])
         """
+        edits = [name for name, v in self.vectors.items() if v.edit is not None]
+        if edits:
+            raise UserError(f"vectors {edits} edit the hidden state with local code; run "
+                            "them with the local executor")
         load_args = getattr(self.lm, "load_args", None)
         if not load_args:
             raise UserError("a remote executor needs a model loaded by load_model() (it loads "
@@ -140,7 +144,9 @@ class BatchGenerator:
                 "formatter": {"max_tokens": self.formatter.max_tokens,
                               "system_prompt": self.formatter.system_prompt},
                 "vectors": {name: {"vector": v.vector.tolist(), "layer": v.layer,
-                                   "source": v.source} for name, v in self.vectors.items()},
+                                   "source": v.source,
+                                   **({"basis": v.basis.tolist()} if v.basis is not None else {})}
+                            for name, v in self.vectors.items()},
                 "max_new_tokens": self.max_new_tokens}
 
     def __call__(self, batch: SweepBatch) -> BatchResult:

@@ -1,7 +1,7 @@
 """Conditions of a sweep: what one row does to the model, and the grids and alphas to build them.
 
 A :class:`Condition` is data with a stable string id (``baseline``, ``steer/NAME/a=10``,
-``steer/NAME/L=12/a=10``, ``vector/NAME/a=30``, ``ablate/NAME``); the id is the key of a
+``steer/NAME/L=12/a=10``, ``vector/NAME/a=30``, ``ablate/NAME``, ``edit/NAME``); the id is the key of a
 results row, so its text never changes.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import UserError
 
-KINDS = ("baseline", "steer", "vector", "ablate")
+KINDS = ("baseline", "steer", "vector", "ablate", "edit")
 ADDITIVE = ("steer", "vector")
 
 
@@ -37,7 +37,9 @@ class Condition:
 
     Args:
         kind: ``baseline``, ``steer`` (alpha * unit direction), ``vector`` (alpha * any
-            vector, e.g. a sum of SAE decoder rows) or ``ablate``.
+            vector, e.g. a sum of SAE decoder rows), ``ablate`` or ``edit`` (the named
+            vector's edit of the hidden state at its layer, e.g. removing SAE latents'
+            decoder terms).
         name: the name of the vector in the sweep's vectors (no ``/``).
         alpha: the multiplier of an additive condition.
         layer: the ``resid_pre`` layer of an additive condition (None: the vector's own).
@@ -66,6 +68,11 @@ class Condition:
                 raise UserError("an ablation condition has no alpha or layer "
                                 "(it acts on all layers)")
             return
+        if self.kind == "edit":
+            if self.alpha is not None or self.layer is not None:
+                raise UserError("an edit condition has no alpha or layer "
+                                "(it acts at its vector's layer)")
+            return
         if self.alpha is None or not math.isfinite(float(self.alpha)):
             raise UserError(f"{self.kind} condition {self.name!r} needs a finite alpha, "
                             f"got {self.alpha!r}")
@@ -77,8 +84,8 @@ class Condition:
     def id(self) -> str:
         if self.kind == "baseline":
             return "baseline"
-        if self.kind == "ablate":
-            return f"ablate/{self.name}"
+        if self.kind in ("ablate", "edit"):
+            return f"{self.kind}/{self.name}"
         layer = f"/L={self.layer}" if self.layer is not None else ""
         return f"{self.kind}/{self.name}{layer}/a={format_alpha(self.alpha)}"
 
@@ -111,8 +118,8 @@ class Condition:
         try:
             if parts == ["baseline"]:
                 return BASELINE
-            if parts[0] == "ablate" and len(parts) == 2:
-                return cls("ablate", parts[1])
+            if parts[0] in ("ablate", "edit") and len(parts) == 2:
+                return cls(parts[0], parts[1])
             if parts[0] in ADDITIVE and len(parts) in (3, 4) and parts[-1].startswith("a="):
                 layer = None
                 if len(parts) == 4:
@@ -123,7 +130,8 @@ class Condition:
         except ValueError:
             pass
         raise UserError(f"cannot parse condition id {text!r} (e.g. baseline, "
-                        "steer/NAME/a=10, steer/NAME/L=12/a=10, vector/NAME/a=10, ablate/NAME)")
+                        "steer/NAME/a=10, steer/NAME/L=12/a=10, vector/NAME/a=10, ablate/NAME, "
+                        "edit/NAME)")
 
 
 BASELINE = Condition("baseline")

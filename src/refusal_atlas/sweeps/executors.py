@@ -1,16 +1,23 @@
-"""Executors: who runs a sweep's batches, and where.
+"""Executors: who runs work units, and where.
 
-An executor takes the batches still to generate and a ``generate_batch`` callable and yields
-one :class:`~.batches.BatchResult` per batch as each finishes, in any order. The engine
-writes every result's rows to the store at once, so nothing assumes one process: an
-executor that ships ``batch.to_dict()`` to other processes (each building a
-:class:`~.batches.BatchGenerator` from the same model and vectors) only has to yield the
-results back. Executors are listed in :data:`EXECUTORS`, the one place a new one is added.
+An executor takes units still to do and a task (a callable on one unit) and yields the
+task's result for each unit as it finishes, in any order. For a sweep the units are its
+batches and the task a :class:`~.batches.BatchGenerator` (one
+:class:`~.batches.BatchResult` per batch, whose rows the engine writes to the store at
+once); labelling uses the same batches, and the layer scan its activation shards and
+induce layers (:mod:`refusal_atlas.layer_scan_units`). Nothing assumes one process: an
+executor that ships units to other processes (each rebuilding the task on its own model
+replica from the task's ``worker_spec()``, :mod:`.worker`) only has to yield the results
+back. Executors are listed in :data:`EXECUTORS`, the one place a new one is added.
+
+An executor used as a context manager (``with executor:``) keeps its workers across
+``run`` calls until it exits: a run's :class:`~refusal_atlas.pipeline.context.RunContext`
+holds one for all its stages, so a Ray actor pool loads the model once per run.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from ..errors import UserError
 from .batches import BatchResult, GenerateBatch, SweepBatch
@@ -18,30 +25,49 @@ from .ray_executor import RayExecutor
 
 
 class Executor(Protocol):
-    """Runs independent batches; yields each result as its batch finishes (any order).
+    """Runs independent units; yields each result as its unit finishes (any order).
 
     A batch that yields no result is not lost: the engine reports the missing rows and a
     re-run generates them.
 
     Attributes:
         name: recorded in the sweep's stats (``metrics.json``).
+        remote: the units run in other processes, each on its own model replica (callers
+            cut work into more units then; a local executor gets one big unit where that
+            saves copies).
     """
 
     name: str
+    remote: bool
 
     def run(self, batches: Sequence[SweepBatch],
             generate_batch: GenerateBatch) -> Iterator[BatchResult]: ...
 
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Executor": ...
+
+    def __exit__(self, *exc: Any) -> None: ...
+
 
 class LocalExecutor:
-    """In this process, one batch after another."""
+    """In this process, one unit after another, on the caller's model."""
 
     name = "local"
+    remote = False
 
-    def run(self, batches: Sequence[SweepBatch],
-            generate_batch: GenerateBatch) -> Iterator[BatchResult]:
+    def run(self, batches: Sequence[Any], generate_batch: Callable[[Any], Any]) -> Iterator[Any]:
         for batch in batches:
             yield generate_batch(batch)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 EXECUTORS: dict[str, type] = {

@@ -3,7 +3,8 @@
 Every row of a batch carries its own condition. :func:`row_interventions` registers one
 :func:`hooks.add_to_resid_pre` per layer in use (per-row vectors and alphas, zero rows
 where unused) and one :func:`hooks.ablate_direction` (per-row directions, zero rows where
-unused), so one batched, KV-cached greedy generation serves many conditions.
+unused; :func:`hooks.ablate_subspace` when a row ablates a subspace), so one batched, KV-cached greedy generation serves many conditions.
+An ``edit`` condition adds one :func:`hooks.edit_resid_pre` limited to its rows.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ def row_interventions(model, conditions: Sequence[Condition],
     """
     adds: dict[int, list[int]] = {}
     ablate_rows: list[int] = []
+    edit_rows: dict[str, list[int]] = {}
     for row, c in enumerate(conditions):
         if c.additive and c.alpha != 0.0:
             adds.setdefault(resolved_layer(c, vectors), []).append(row)
         elif c.kind == "ablate":
             ablate_rows.append(row)
+        elif c.kind == "edit":
+            edit_rows.setdefault(c.name, []).append(row)
     d = next(iter(vectors.values())).vector.numel() if vectors else 0
     n = len(conditions)
     with ExitStack() as stack:
@@ -52,10 +56,27 @@ def row_interventions(model, conditions: Sequence[Condition],
                 rows[row] = vectors[conditions[row].name].vector
                 alphas[row] = conditions[row].alpha
             stack.enter_context(hooks.add_to_resid_pre(model, layer, rows, alpha=alphas))
-        if ablate_rows:
+        spans = {r: vectors[conditions[r].name].basis for r in ablate_rows}
+        if any(b is not None for b in spans.values()):
+            # Some row ablates a subspace: one subspace hook for every ablation row (a
+            # single direction is a one-row basis; unused basis rows are zeros).
+            k = max(1 if b is None else b.shape[0] for b in spans.values())
+            basis = torch.zeros(n, k, d)
+            for row, b in spans.items():
+                v = vectors[conditions[row].name].vector
+                b = (v / v.norm())[None] if b is None else b
+                basis[row, :b.shape[0]] = b
+            stack.enter_context(hooks.ablate_subspace(model, basis))
+        elif ablate_rows:
             directions = torch.zeros(n, d)
             for row in ablate_rows:
                 v = vectors[conditions[row].name].vector
                 directions[row] = v / v.norm()
             stack.enter_context(hooks.ablate_direction(model, directions))
+        for name, chosen in edit_rows.items():
+            # one hook per edit, limited to its rows; the other rows pass through exactly
+            mask = torch.zeros(n, dtype=torch.bool)
+            mask[chosen] = True
+            stack.enter_context(hooks.edit_resid_pre(model, vectors[name].layer,
+                                                     vectors[name].edit, rows=mask))
         yield

@@ -10,9 +10,11 @@ from ..stage import Stage
 from . import (
     ablation,
     activations,
+    cosmic,
     directions,
     geometry,
     labels,
+    layer_robustness,
     layer_scan,
     pools,
     prompts,
@@ -22,6 +24,9 @@ from . import (
     sae_steering,
     steering,
     style,
+    style_vs_rate,
+    subspace,
+    tail_latents,
     test_set,
 )
 
@@ -40,6 +45,11 @@ STAGES: tuple[Stage, ...] = (
     sae_analysis.STAGE,
     sae_steering.STAGE,
     style.STAGE,
+    style_vs_rate.STAGE,
+    subspace.STAGE,
+    tail_latents.STAGE,
+    layer_robustness.STAGE,
+    cosmic.STAGE,
     report.STAGE,
 )
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from ...artifacts import write_json
 from ...labels import generate_responses, judge_responses, label_counts
-from ...sweeps import get_executor
 from ..inputs import LABELS_FILE, RESPONSES_FILE
 from ..stage import Stage, model_settings
 
@@ -16,8 +15,7 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
     prompts = ctx.suite.all_prompts()
     responses = generate_responses(ctx.lm, ctx.formatter, prompts, out_dir / RESPONSES_FILE,
                                    max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
-                                   executor=get_executor(ctx.config.executor.name,
-                                                         **ctx.config.executor.options()))
+                                   executor=ctx.executor)
     judge = ctx.judge(cfg.judge, cfg.judge_options)
     records = judge_responses(judge, prompts, responses, out_dir / LABELS_FILE)
     counts = label_counts(ctx.suite, records)

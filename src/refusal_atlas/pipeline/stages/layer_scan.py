@@ -1,20 +1,20 @@
 """``layer_scan``: HR/BC separation and causal effect per layer; fixes the layer later
-stages use (config, model preset, scan, or the middle layer)."""
+stages use (config, model preset, scan, or the middle layer). Its activations and induce
+layers are work units of the run's executor (on Ray: the run's actors)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ...activations import extract_activations
 from ...artifacts import write_json
-from ...chat import pad_left
 from ...errors import UserError
 from ...layer_scan import (
     causal_candidates,
-    choose_causal_layer,
+    causal_choice,
     layer_scan,
     refusal_first_tokens,
 )
+from ...layer_scan_units import scan_activations, scan_induce_scores
 from ...plots.layer_scan import plot_layer_scan
 from ...progress import progress_bar
 from ..inputs import load_label_records, load_training_pools
@@ -33,9 +33,10 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
         layers = list(range(0, n_model + 1, scan_cfg.stride))
         hr_ids = list(dict.fromkeys(i for p in pools.splits.values() for i in p.hr_ids))
         bc_ids = list(dict.fromkeys(i for p in pools.splits.values() for i in p.bc_ids))
-        acts = extract_activations(ctx.lm, ctx.formatter, [by_id[i].text for i in hr_ids + bc_ids],
-                                   layers, [cfg.position], batch_size=cfg.batch_size,
-                                   cache=ctx.activation_cache, description="layer scan")[:, :, 0]
+        acts = scan_activations(ctx.executor, ctx.lm, ctx.formatter,
+                                [by_id[i].text for i in hr_ids + bc_ids], layers, [cfg.position],
+                                batch_size=cfg.batch_size, cache=ctx.activation_cache,
+                                description="layer scan")[:, :, 0]
         row = {pid: k for k, pid in enumerate(hr_ids + bc_ids)}
         hr, bc = acts[: len(hr_ids)], acts[len(hr_ids):]
         per_split = {name: (acts[[row[i] for i in p.hr_ids]], acts[[row[i] for i in p.bc_ids]])
@@ -73,14 +74,13 @@ def _causal_choice(ctx, scan, hr, bc, bc_texts: list[str], hr_ids: list[str]) ->
                                    max_depth=scan_cfg.max_depth)
     if not candidates:
         return
-    fmt = ctx.formatter
-    batch = pad_left([fmt.encode(t) for t in bc_texts[:CAUSAL_MAX_PROMPTS]],
-                     fmt.pad_id).to(ctx.lm.device)
-    texts = [ctx.lm.tokenizer.decode([t]) for t in tokens]
+    prompts = bc_texts[:CAUSAL_MAX_PROMPTS]
     with progress_bar("layer scan: induce", total=len(candidates), unit="layer") as bar:
-        choose_causal_layer(scan, ctx.lm.model, batch, candidates, tokens, texts,
-                            n_model_layers=ctx.lm.n_layers, max_depth=scan_cfg.max_depth,
-                            induce_fraction=scan_cfg.induce_fraction, on_layer=bar.advance)
+        scores = scan_induce_scores(ctx.executor, ctx.lm, ctx.formatter, prompts, candidates,
+                                    tokens, on_layer=bar.advance)
+    causal_choice(scan, scores, [ctx.lm.tokenizer.decode([t]) for t in tokens],
+                  n_prompts=len(prompts), n_model_layers=ctx.lm.n_layers,
+                  max_depth=scan_cfg.max_depth, induce_fraction=scan_cfg.induce_fraction)
 
 
 def settings(c) -> dict:

@@ -7,10 +7,13 @@ from pathlib import Path
 from ...artifacts import write_json
 from ...progress import console
 from ...report import build_report, write_report
+from ...report.sections.beyond import BEYOND_STAGES
 from ..stage import Stage, settings_of
 from ..states import stage_states
 
-READS = ("geometry", "steering", "ablation", "style", "sae_analysis", "sae_steering")
+READS = ("geometry", "steering", "ablation", "style", "sae_analysis", "sae_steering",
+         *BEYOND_STAGES)
+"""Stages the report shows; a disabled one (the beyond stages by default) is skipped."""
 
 
 def run(ctx, out_dir: Path, resuming: bool) -> dict:

@@ -18,7 +18,6 @@ from ...plots.sweeps import plot_ablation, plot_dose_response, plot_tradeoff
 from ...sweeps import (
     controlled_test_prompts,
     file_prompts,
-    get_executor,
     run_sweep,
     select_directions,
     sweep_metrics,
@@ -47,7 +46,7 @@ def check_sweep_inputs(ctx) -> None:
     """A sweep's inputs before it runs: the prompt file exists and parses (fully, once the
     run's suite exists), and the chosen directions exist in a finished directions stage."""
     ctx.judge(ctx.config.steering.judge, ctx.config.steering.judge_options)  # builds, or one line
-    get_executor(ctx.config.executor.name, **ctx.config.executor.options())  # ray missing: one line
+    ctx.executor  # noqa: B018 - built now: Ray missing is one line before anything runs
     setting = ctx.config.steering.prompts
     if setting != "test_set":
         if not Path(setting).expanduser().is_file():
@@ -93,8 +92,7 @@ def run_sweep_stage(ctx, out_dir: Path, vectors: Mapping[str, Any], conditions: 
                 "max_new_tokens": st.max_new_tokens, "judge": judge.name})
     result = run_sweep(ctx.lm, ctx.formatter, prompts, conditions, vectors, out_dir,
                        max_new_tokens=st.max_new_tokens, batch_size=st.batch_size, judge=judge,
-                       executor=get_executor(ctx.config.executor.name,
-                                             **ctx.config.executor.options()),
+                       executor=ctx.executor,
                        description=description)
     summary = sweep_metrics(result.rows, judge, alphas=alpha_info)
     summary["sweep"] = result.stats

@@ -1,0 +1,136 @@
+"""The KV cache: a fresh cache, the forward's cache argument, and a shared prompt prefix
+computed once per batch.
+
+Chat templates put the same system turn and user header in front of every prompt (24 of
+the ~44 tokens of Qwen2.5's formatted demo prompts). Causal attention makes that prefix's
+keys and values identical for every row that runs the same interventions, so
+:func:`prefill_shared_prefix` runs it once per group of identically-intervened rows
+(:func:`~.hooks.row_groups`), copies the cache to the other rows and leaves only each row's
+own tokens to prefill. The prefix sits at positions ``0..P-1`` of every row and the row's
+own tokens follow it after the padding (the mask has the padding in the middle), so every
+real token keeps the position it has without sharing. It is the same computation in
+another order: float32 agrees to rounding; in bf16 a near-tied argmax can flip, as it can
+when the batch size changes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from . import hooks
+from .chat import EncodedBatch, pad_left, position_ids_from_mask
+
+MIN_PREFIX = 4
+"""Shorter shared prefixes are not worth the extra forward pass."""
+
+
+def full_attention_only(model) -> bool:
+    """Whether every layer attends to the whole cache. Sliding-window layers (Gemma-2,
+    Mistral) measure distance in cache slots, which the padding between a shared prefix and
+    a row's own tokens would stretch, so those models do not share a prefix."""
+    cfg = model.config
+    cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    types = getattr(cfg, "layer_types", None)
+    if types is not None:
+        return all(t == "full_attention" for t in types)
+    if hasattr(cfg, "use_sliding_window"):
+        return not cfg.use_sliding_window
+    return getattr(cfg, "sliding_window", None) is None
+
+
+def cache_kwarg(model) -> str:
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def new_cache(model):
+    from transformers import DynamicCache
+
+    try:
+        return DynamicCache(config=model.config)
+    except TypeError:  # older transformers without the config argument
+        return DynamicCache()
+
+
+def row_tokens(batch: EncodedBatch) -> list[list[int]]:
+    """Each row's real (unpadded) tokens of a left-padded batch."""
+    width = batch.input_ids.shape[1]
+    return [batch.input_ids[i, width - n:].tolist() for i, n in enumerate(batch.lengths)]
+
+
+def shared_prefix_len(rows: Sequence[Sequence[int]], *, min_suffix: int = 1) -> int:
+    """Length of the token prefix every row shares, leaving each row ``min_suffix`` own tokens.
+
+    Example:
+        >>> shared_prefix_len([[1, 2, 3, 4], [1, 2, 5]], min_suffix=1)
+        2
+        >>> shared_prefix_len([[1, 2, 3], [1, 2, 3]], min_suffix=2)
+        1
+    """
+    if len(rows) < 2:
+        return 0
+    limit = min(len(r) for r in rows) - min_suffix
+    first, n = rows[0], 0
+    while n < limit and all(r[n] == first[n] for r in rows):
+        n += 1
+    return max(n, 0)
+
+
+@dataclass
+class SharedPrefix:
+    """A batch whose shared prefix is already in ``cache``: feed the rest with these."""
+
+    cache: object
+    input_ids: torch.Tensor
+    """The rows' own tokens, left-padded ``[B, S]``."""
+    attention_mask: torch.Tensor
+    """``[B, P + S]``: the prefix, the padding, the rows' own tokens."""
+    position_ids: torch.Tensor
+    """``[B, S]``, continuing after the prefix."""
+    prefix_len: int
+
+
+@torch.no_grad()
+def prefill_shared_prefix(model, batch: EncodedBatch, *, min_suffix: int = 1,
+                          min_prefix: int = MIN_PREFIX,
+                          up_to_layer: int | None = None) -> SharedPrefix | None:
+    """Run the batch's shared prefix once per intervention group into a new KV cache.
+
+    ``up_to_layer``: fill the cache of the layers before it only (for a forward that stops
+    there, :func:`~.hooks.run_capture`).
+
+    Returns None when there is nothing to share (one row, a prefix shorter than
+    ``min_prefix``, every row intervened differently, or a model with sliding-window
+    layers, :func:`full_attention_only`); the caller then runs the batch as it is.
+    """
+    if not full_attention_only(model):
+        return None
+    rows = row_tokens(batch)
+    p = shared_prefix_len(rows, min_suffix=min_suffix)
+    if p < min_prefix:
+        return None
+    reps, group = hooks.row_groups(model, len(rows))
+    if len(reps) == len(rows):
+        return None
+    device = batch.input_ids.device
+    cache = new_cache(model)
+    ids = torch.tensor([rows[0][:p]], dtype=torch.long, device=device).expand(len(reps), p)
+    stop = (hooks.capture_resid_pre(model, [up_to_layer], [-1], stop=True)
+            if up_to_layer is not None else nullcontext())
+    with hooks.rows_subset(model, reps.to(device)), stop:
+        try:
+            model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                  position_ids=torch.arange(p, device=device).expand(len(reps), p),
+                  use_cache=True, logits_to_keep=1, **{cache_kwarg(model): cache})
+        except hooks.StopForward:
+            pass
+    cache.batch_select_indices(group.to(device))
+    own = pad_left([r[p:] for r in rows], int(batch.input_ids[0, 0])).to(device)
+    mask = torch.cat([torch.ones(len(rows), p, dtype=own.attention_mask.dtype, device=device),
+                      own.attention_mask], dim=1)
+    return SharedPrefix(cache, own.input_ids, mask, position_ids_from_mask(mask)[:, p:], p)
