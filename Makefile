@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test bench bench-demo clean-venv
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_activations.py
 	$(BIN)/python benchmarks/bench_steering.py
+
+# The demo pipeline timed per stage (wall, forward-pass share, tokens, tokens/s).
+bench-demo: setup
+	$(BIN)/python benchmarks/bench_demo.py
 
 clean-venv:
 	rm -rf $(VENV)

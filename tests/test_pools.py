@@ -58,8 +58,32 @@ def test_counts_and_report():
     suite = toy_suite(n_split=10, n_benign=10)
     recs = toy_records(suite, lambda p: int(p.id.split("/")[1]) < 6)
     counts = label_counts(suite, recs)
-    assert counts["splits"]["A"] == {"pool": 10, "HR": 6, "HC": 4, "unlabelled": 0}
-    assert counts["benign"]["ben"] == {"pool": 10, "BR": 6, "BC": 4, "unlabelled": 0}
+    assert counts["splits"]["A"] == {"pool": 10, "labelled": 10, "HR": 6, "HC": 4,
+                                     "judge_errors": 0, "not_labelled": 0}
+    assert counts["benign"]["ben"] == {"pool": 10, "labelled": 10, "BR": 6, "BC": 4,
+                                       "judge_errors": 0, "not_labelled": 0}
     pools = draw_training_pools(suite, recs, n_hr=3, n_bc=3, min_hr=2)
     rows = {r["name"]: r for r in pool_report(suite, recs, pools)}
     assert rows["A"]["train_hr"] == 3 and rows["ben"]["train_bc"] == 3
+    # lazily labelled: the report says how many prompts of each source were not labelled
+    lazy = [r for r in recs if int(r.prompt_id.split("/")[1]) < 8]
+    rows = {r["name"]: r for r in pool_report(suite, lazy, pools)}
+    assert rows["A"]["not_labelled"] == rows["ben"]["not_labelled"] == 2
+    assert rows["A"]["HR"] == 6 and rows["A"]["HC"] == 2
+
+
+def test_bc_are_drawn_in_the_benign_pools_seeded_order_whatever_is_labelled():
+    """The BC draw is the pool's BC in :func:`benign_order` over the whole pool: the order
+    lazy labelling labels in, so a labelled prefix of it gives the same first BC."""
+    from refusal_atlas.labels import benign_order
+
+    suite = toy_suite(n_split=10, n_benign=30)
+    recs = toy_records(suite, lambda p: int(p.id.split("/")[1]) % 3 == 0)
+    label_of = {r.prompt_id: r.label for r in recs}
+    order = [p.id for p in benign_order(suite.benign["ben"], "ben", 123)]
+    pools = draw_training_pools(suite, recs, n_hr=3, n_bc=3, seed=123, min_hr=2)
+    assert pools.splits["A"].bc_ids == [i for i in order if label_of[i] == "BC"][:3]
+    prefix = set(order[:8])  # the benign pool labelled only up to 8 of its 30 prompts
+    partial = [r for r in recs if r.harmful or r.prompt_id in prefix]
+    again = draw_training_pools(suite, partial, n_hr=3, n_bc=3, seed=123, min_hr=2)
+    assert again.splits["A"].bc_ids == pools.splits["A"].bc_ids

@@ -48,3 +48,40 @@ def test_stderr_redirected_to_a_file_keeps_the_line_whole(tmp_path):
         subprocess.run([sys.executable, "-c", code, LONG], stderr=fh, check=True,
                        env={"PATH": "/usr/bin:/bin", "TERM": "dumb"})
     assert log.read_text() == f"error: {LONG}\n"
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_log_gets_a_plain_progress_line_every_ten_seconds(monkeypatch):
+    buffer = io.StringIO()
+    monkeypatch.setattr(progress, "console", Console(file=buffer, width=80, color_system=None))
+    clock = _Clock()
+    bar = progress._LineBar("steering", total=100, unit="rows", clock=clock)
+    for step in range(50):
+        clock.now += 0.5  # 2 rows/s: a line at 10 s and at 20 s
+        bar.advance()
+    bar.finish()
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == "steering: 20/100 rows, 2.00 rows/s, elapsed 10s, eta 40s"
+    assert lines[1] == "steering: 40/100 rows, 2.00 rows/s, elapsed 20s, eta 30s"
+    assert lines[-1] == "steering: 50/100 rows, 2.00 rows/s, elapsed 25s, eta 25s"
+    assert len(lines) == 3
+
+
+def test_progress_bar_writes_lines_when_stderr_is_a_file(tmp_path):
+    log = tmp_path / "log"
+    code = ("from refusal_atlas import progress; progress.LINE_EVERY_S = 0\n"
+            "with progress.progress_bar('labels', total=3, unit='batch') as bar:\n"
+            "    for _ in range(3): bar.advance()\n")
+    with open(log, "w") as fh:
+        subprocess.run([sys.executable, "-c", code], stderr=fh, check=True,
+                       env={"PATH": "/usr/bin:/bin", "TERM": "dumb"})
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("labels: 1/3 batch, ") and "eta" in lines[0]
+    assert lines[-1].startswith("labels: 3/3 batch, ") and "eta" not in lines[-1]

@@ -11,7 +11,8 @@ A small loop over the model's own forward (not ``generate``) for two reasons:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
@@ -41,30 +42,46 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     return sorted(ids)
 
 
+@dataclass
+class PromptCapture:
+    """``resid_pre`` of the prompt at ``layers`` and ``positions`` (negative, from the end
+    of the prompt), read during generation's prefill: the activations come with the
+    response for no extra forward pass. :func:`greedy_generate` fills ``acts``
+    (``{layer: [B, n_positions, d]}``, in the model's dtype)."""
+
+    layers: Sequence[int]
+    positions: Sequence[int] = (-2,)
+    acts: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
 @torch.no_grad()
 def greedy_generate(model, batch: EncodedBatch, *, max_new_tokens: int, stop_ids: Sequence[int],
                     drop_finished: bool = True, share_prefix: bool = True,
+                    capture: PromptCapture | None = None,
                     on_step: Callable[[int], None] | None = None) -> list[list[int]]:
     """Greedy continuation of every row of a left-padded batch; returns new token ids per row.
 
     A row stops after emitting a stop token (which is kept) or ``max_new_tokens`` tokens.
     ``share_prefix``: the prompt prefix all rows share is computed once
-    (:func:`~.kv.prefill_shared_prefix`). ``on_step(n_active)`` is called once per
+    (:func:`~.kv.prefill_shared_prefix`). ``capture``: also record the prompt's
+    activations (:class:`PromptCapture`). ``on_step(n_active)`` is called once per
     decoding step.
     """
     with hooks.preserve_rows(model):
         return _greedy(model, batch, max_new_tokens, stop_ids, drop_finished, share_prefix,
-                       on_step)
+                       capture, on_step)
 
 
 def _greedy(model, batch: EncodedBatch, max_new_tokens: int, stop_ids: Sequence[int],
-            drop_finished: bool, share_prefix: bool,
+            drop_finished: bool, share_prefix: bool, capture: PromptCapture | None,
             on_step: Callable[[int], None] | None) -> list[list[int]]:
     device = next(model.parameters()).device
     batch = batch.to(device)
     stop = torch.tensor(sorted(set(stop_ids)), device=device)
     cache_arg = cache_kwarg(model)
-    shared = prefill_shared_prefix(model, batch) if share_prefix else None
+    # the captured positions must lie in the rows' own tokens, after the shared prefix
+    own = max(1, -min(capture.positions)) if capture is not None else 1
+    shared = prefill_shared_prefix(model, batch, min_suffix=own) if share_prefix else None
     if shared is not None:
         cache, input_ids = shared.cache, shared.input_ids
         attention_mask, positions = shared.attention_mask, shared.position_ids
@@ -74,8 +91,13 @@ def _greedy(model, batch: EncodedBatch, max_new_tokens: int, stop_ids: Sequence[
     n_rows = input_ids.shape[0]
     out: list[list[int]] = [[] for _ in range(n_rows)]
     active = torch.arange(n_rows, device=device)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                   use_cache=True, logits_to_keep=1, **{cache_arg: cache}).logits
+    with (hooks.capture_resid_pre(model, capture.layers, capture.positions)
+          if capture is not None else nullcontext()) as captured:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                       position_ids=positions, use_cache=True, logits_to_keep=1,
+                       **{cache_arg: cache}).logits
+    if capture is not None:
+        capture.acts = dict(captured.acts)
     next_pos = positions[:, -1] + 1
     for step in range(max_new_tokens):
         token = logits[:, -1, :].argmax(dim=-1)

@@ -1,14 +1,19 @@
 """Labelling the base model's own behaviour: responses, judgements, HR/HC/BR/BC.
 
-* Responses are generated greedily for every prompt of a suite and appended to a JSONL
-  store as each batch finishes, so an interrupted labelling run resumes without redoing
-  finished prompts.
+* Responses are generated greedily and appended to a JSONL store as each batch finishes,
+  so an interrupted labelling run resumes without redoing finished prompts.
 * A judge turns each response into refused / complied; with the prompt's side
   (non-compliant split or benign pool) that gives HR / HC / BR / BC.
+* Lazy labelling labels only what the training pools and the controlled test set need, in
+  rounds (:func:`next_to_label`): a split's prompts in suite order (the pool's HR are its
+  first ``n_hr`` HR), a benign pool's in a seeded order (:func:`benign_order`, the order the
+  pools draw their BC in), so the pools come out as if every prompt had been labelled.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -48,7 +53,9 @@ class LabelRecord:
 
 def generate_responses(lm, formatter: ChatFormatter, prompts: Sequence[Prompt], store: Path, *,
                        max_new_tokens: int, batch_size: int, description: str = "label: generate",
-                       executor=None) -> dict[str, dict]:
+                       executor=None, activation_cache=None,
+                       capture: tuple[Sequence[int], Sequence[int]] | None = None
+                       ) -> dict[str, dict]:
     """Greedy responses for ``prompts``, resumed from and appended to ``store`` (JSONL).
 
     The prompts still missing are sweep work: one batch of the ``baseline`` condition per
@@ -65,6 +72,10 @@ def generate_responses(lm, formatter: ChatFormatter, prompts: Sequence[Prompt], 
         batch_size: prompts per batch.
         description: progress bar label.
         executor: runs the batches (:func:`~.sweeps.get_executor`); None: in this process.
+        activation_cache: with ``capture`` ``(layers, positions)``: the prompts'
+            activations there, read during generation's prefill, are put in this
+            :class:`~.activations.ActivationCache`, so later extractions of them (the layer
+            scan, the activations stage) cost no forward pass. In-process executors only.
 
     Returns:
         ``{prompt id: row}`` for every prompt.
@@ -84,19 +95,44 @@ def generate_responses(lm, formatter: ChatFormatter, prompts: Sequence[Prompt], 
     groups = length_sorted_batches([len(formatter.encode(p.text)) for p in todo], batch_size)
     batches = [SweepBatch(i, tuple(SweepRow(BASELINE, todo[k].id, todo[k].text) for k in group))
                for i, group in enumerate(groups)]
-    generate = OOMBackoff(BatchGenerator(lm, formatter, {}, max_new_tokens=max_new_tokens))
-    with progress_bar(description, total=len(prompts), unit="prompt") as bar:
-        bar.advance(len(prompts) - len(todo))
-        for result in (executor or LocalExecutor()).run(batches, generate):
-            rows = [{"prompt_id": r.prompt_id, "response": text, "n_tokens": int(n)}
-                    for r, text, n in zip(result.batch.rows, result.responses, result.n_tokens)
-                    if r.prompt_id not in done]
-            if rows:
-                append_jsonl(store, rows)
-            for row in rows:
-                done[row["prompt_id"]] = row
-            bar.advance(len(result.batch.rows))
+    executor = executor or LocalExecutor()
+    if activation_cache is None or getattr(executor, "remote", False):
+        capture = None
+    generate = OOMBackoff(BatchGenerator(lm, formatter, {}, max_new_tokens=max_new_tokens,
+                                         capture=capture))
+    captured: list[tuple[list[str], dict]] = []
+    try:
+        with progress_bar(description, total=len(prompts), unit="prompt") as bar:
+            bar.advance(len(prompts) - len(todo))
+            for result in executor.run(batches, generate):
+                rows = [{"prompt_id": r.prompt_id, "response": text, "n_tokens": int(n)}
+                        for r, text, n in zip(result.batch.rows, result.responses,
+                                              result.n_tokens)
+                        if r.prompt_id not in done]
+                if rows:
+                    append_jsonl(store, rows)
+                for row in rows:
+                    done[row["prompt_id"]] = row
+                if result.acts is not None:
+                    captured.append(([formatter.prompt_key(r.text) for r in result.batch.rows],
+                                     result.acts))
+                bar.advance(len(result.batch.rows))
+    finally:  # what was captured is kept, also when the run is interrupted
+        if captured:
+            _cache_captured(activation_cache, capture, captured)
     return done
+
+
+def _cache_captured(cache, capture, captured: list[tuple[list[str], dict]]) -> None:
+    """One activation-cache shard per (layer, position) for every captured batch."""
+    import torch
+
+    layers, positions = capture
+    keys = [k for batch_keys, _ in captured for k in batch_keys]
+    for layer in layers:
+        acts = torch.cat([a[int(layer)] for _, a in captured])
+        for pi, position in enumerate(positions):
+            cache.put(int(layer), int(position), keys, acts[:, pi].contiguous())
 
 
 def judge_responses(judge, prompts: Sequence[Prompt], responses: Mapping[str, dict], store: Path,
@@ -125,20 +161,168 @@ def judge_responses(judge, prompts: Sequence[Prompt], responses: Mapping[str, di
 
 
 def label_counts(suite: PromptSuite, records: Sequence[LabelRecord]) -> dict:
-    """Per split: source pool size, HR, HC; per benign pool: BR, BC; plus judge errors."""
+    """Per split: source pool size, prompts labelled, HR, HC, judge errors and prompts not
+    labelled (left out by lazy labelling); per benign pool the same with BR, BC."""
     by_id = {r.prompt_id: r for r in records}
     out: dict = {"splits": {}, "benign": {}}
     for group, side in ((suite.splits, "splits"), (suite.benign, "benign")):
         for name, prompts in group.items():
             counts = {g: 0 for g in GROUPS}
-            unlabelled = 0
+            labelled = errors = 0
             for p in prompts:
                 rec = by_id.get(p.id)
-                if rec is None or rec.label is None:
-                    unlabelled += 1
+                if rec is None:
+                    continue
+                labelled += 1
+                if rec.label is None:
+                    errors += 1
                 else:
                     counts[rec.label] += 1
             keys = ("HR", "HC") if side == "splits" else ("BR", "BC")
-            out[side][name] = {"pool": len(prompts), **{k: counts[k] for k in keys},
-                               "unlabelled": unlabelled}
+            out[side][name] = {"pool": len(prompts), "labelled": labelled,
+                               **{k: counts[k] for k in keys}, "judge_errors": errors,
+                               "not_labelled": len(prompts) - labelled}
     return out
+
+
+# --------------------------------------------------------------------------- lazy labelling
+
+def benign_order(prompts: Sequence[Prompt], pool: str, seed: int) -> list[Prompt]:
+    """A benign pool's prompts in the seeded order lazy labelling labels them in and the
+    training pools draw their BC in (the pool's BC in this order), so both agree."""
+    order = list(prompts)
+    random.Random(f"{seed}:{pool}").shuffle(order)
+    return order
+
+
+@dataclass(frozen=True)
+class LabelDemand:
+    """What the training pools and the controlled test set need labelled.
+
+    Per split ``n_hr`` HR (its pool) plus a test-set margin of
+    ``ceil(test_per_group / n_splits) + 1`` HR; per benign pool ``n_bc`` BC plus a margin
+    and that pool's margin of BR, ``ceil(test_per_group / n_benign_pools) + 1``; and over
+    the sources a direction can come from, ``test_per_group`` prompts of every group
+    outside the pools (HC never go in a pool). A split (or pool) fully labelled with too
+    few prompts stops counting: the others make up for it.
+    """
+
+    n_hr: int = 32
+    n_bc: int = 32
+    test_per_group: int = 50
+    seed: int = 123
+    min_pool: int = 4
+    """A split with fewer HR (or BC) than this gets no direction, nor test prompts."""
+
+
+@dataclass
+class _Source:
+    name: str
+    harmful: bool
+    todo: list[Prompt]
+    """Not yet labelled, in labelling order."""
+    counts: dict[str, int]
+    """Labels in the labelled prefix of the order: what the pools can rely on."""
+    n: int
+    """Length of that prefix."""
+
+    @property
+    def exhausted(self) -> bool:
+        return not self.todo
+
+
+def _source(name: str, harmful: bool, order: Sequence[Prompt],
+            labels: Mapping[str, str | None]) -> _Source:
+    counts = {g: 0 for g in GROUPS}
+    n = 0
+    for p in order:
+        if p.id not in labels:
+            break
+        n += 1
+        if labels[p.id] is not None:
+            counts[labels[p.id]] += 1
+    return _Source(name, harmful, [p for p in order if p.id not in labels], counts, n)
+
+
+def _rows_for(deficit: int, found: int, seen: int) -> int:
+    """Rows to label to find ``deficit`` more of a group found ``found`` times in ``seen``
+    rows: an optimistic rate estimate (``(found + 1) / (seen + 1)``, 1 before any row), so
+    a round overshoots little and the next one corrects with the rate seen by then."""
+    if deficit <= 0:
+        return 0
+    return math.ceil(deficit * (seen + 1) / (found + 1))
+
+
+def next_to_label(suite: PromptSuite, labels: Mapping[str, str | None], demand: LabelDemand,
+                  *, batch_size: int = 1) -> list[Prompt]:
+    """The prompts to label in the next round of lazy labelling; empty when done.
+
+    Each source (split, benign pool) still short of ``demand`` contributes its next
+    unlabelled prompts in labelling order (a split's in suite order, a benign pool's in
+    :func:`benign_order`), as many as the rates seen so far say it needs; the round is
+    topped up to ``batch_size`` rows from the short sources (so batches stay full) and
+    capped by what they have left. Labelling stops when every source meets its demand or
+    is fully labelled.
+
+    Args:
+        suite: the prompts.
+        labels: ``{prompt id: HR/HC/BR/BC or None (judge error)}`` of the prompts labelled
+            so far.
+        demand: what the pools and the test set need.
+        batch_size: the least rows a round labels (while sources are short).
+
+    Example:
+        >>> ps = [Prompt(f"a{i}", "t", "A", True) for i in range(10)]
+        >>> bs = [Prompt(f"b{i}", "t", "ben", False) for i in range(10)]
+        >>> suite = PromptSuite("s", {"A": ps}, {"ben": bs}, {"A": "ben"})
+        >>> demand = LabelDemand(n_hr=2, n_bc=2, test_per_group=0)
+        >>> [p.id for p in next_to_label(suite, {}, demand) if p.harmful]
+        ['a0', 'a1']
+        >>> next_to_label(suite, {"a0": "HR", "a1": "HR", **{p.id: "BC" for p in bs}}, demand)
+        []
+    """
+    tpg = demand.test_per_group
+    splits = {s: _source(s, True, ps, labels) for s, ps in suite.splits.items()}
+    benign = {b: _source(b, False, benign_order(ps, b, demand.seed), labels)
+              for b, ps in suite.benign.items()}
+    # a split (or pool) fully labelled with too few prompts gets no direction: no demand
+    dead = {b for b, src in benign.items() if src.exhausted and src.counts["BC"] < demand.min_pool}
+    live_splits = [src for s, src in splits.items()
+                   if suite.benign_for[s] not in dead
+                   and not (src.exhausted and src.counts["HR"] < demand.min_pool)]
+    live_benign = [benign[b] for b in dict.fromkeys(suite.benign_for[s.name] for s in live_splits)]
+    hr_margin = math.ceil(tpg / len(splits)) + 1 if tpg else 0
+    b_margin = math.ceil(tpg / len(benign)) + 1 if tpg else 0
+    rows = {id(src): 0 for src in (*splits.values(), *benign.values())}
+    for src in live_splits:
+        rows[id(src)] = _rows_for(demand.n_hr + hr_margin - src.counts["HR"], src.counts["HR"],
+                                  src.n)
+    for src in live_benign:
+        rows[id(src)] = max(
+            _rows_for(demand.n_bc + b_margin - src.counts["BC"], src.counts["BC"], src.n),
+            _rows_for(b_margin - src.counts["BR"], src.counts["BR"], src.n))
+    # the test set in all: a source fully labelled short of its margin, the others make up
+    outside = {"HR": lambda s: max(0, s.counts["HR"] - demand.n_hr), "HC": lambda s: s.counts["HC"],
+               "BR": lambda s: s.counts["BR"], "BC": lambda s: max(0, s.counts["BC"] - demand.n_bc)}
+    for group, fn in outside.items():
+        side = live_splits if group in ("HR", "HC") else live_benign
+        deficit = tpg - sum(fn(src) for src in side)
+        open_ = [src for src in side if not src.exhausted]
+        if deficit <= 0 or not open_:
+            continue
+        total = _rows_for(deficit, sum(src.counts[group] for src in side),
+                          sum(src.n for src in side))
+        for src in open_:
+            rows[id(src)] = max(rows[id(src)], math.ceil(total / len(open_)))
+    sources = [*splits.values(), *benign.values()]
+    take = {id(src): min(rows[id(src)], len(src.todo)) for src in sources}
+    short = [src for src in sources if take[id(src)] > 0]
+    while short and sum(take.values()) < batch_size:  # top up: full batches
+        grew = False
+        for src in short:
+            if sum(take.values()) < batch_size and take[id(src)] < len(src.todo):
+                take[id(src)] += 1
+                grew = True
+        if not grew:
+            break
+    return [p for src in sources for p in src.todo[:take[id(src)]]]

@@ -2,8 +2,9 @@
 
 * Training pools follow the paper: per split the *first* ``n_hr`` HR prompts in source
   order (no shuffle) and ``n_bc`` BC prompts drawn once per benign pool with a seed
-  (123 in the paper); splits with fewer HR prompts get the first ``n_hr_found`` of that
-  BC draw, so pools stay balanced.
+  (123 in the paper), the pool's BC in :func:`~.labels.benign_order`; splits with fewer
+  HR prompts get the first ``n_hr_found`` of that BC draw, so pools stay balanced. Lazy
+  labelling labels in these same orders, so it draws the same pools.
 * The controlled test set draws ``n`` prompts per label group, disjoint from every
   training pool, round-robin over splits (benign pools for BR/BC) so that each category
   is represented as evenly as the data allows.
@@ -17,7 +18,7 @@ from typing import Sequence
 
 from .data.prompts import PromptSuite
 from .errors import UserError
-from .labels import GROUPS, LabelRecord, label_counts
+from .labels import GROUPS, LabelRecord, benign_order, label_counts
 
 
 @dataclass
@@ -55,11 +56,11 @@ def draw_training_pools(suite: PromptSuite, records: Sequence[LabelRecord], *, n
                         n_bc: int = 32, seed: int = 123, min_hr: int = 4) -> TrainingPools:
     by_id = {r.prompt_id: r for r in records}
     label_of = {pid: r.label for pid, r in by_id.items()}
-    bc_draws: dict[str, list[str]] = {}
-    for pool, prompts in suite.benign.items():
-        bc = [p.id for p in prompts if label_of.get(p.id) == "BC"]
-        random.Random(f"{seed}:{pool}").shuffle(bc)
-        bc_draws[pool] = bc
+    # the pool's BC in its seeded order over the whole pool: the order lazy labelling
+    # labels it in, so labelling everything or only what is needed draws the same BC
+    bc_draws = {pool: [p.id for p in benign_order(prompts, pool, seed)
+                       if label_of.get(p.id) == "BC"]
+                for pool, prompts in suite.benign.items()}
     splits, warnings = {}, []
     for split, prompts in suite.splits.items():
         hr_all = [p.id for p in prompts if label_of.get(p.id) == "HR"]
@@ -151,7 +152,8 @@ def _round_robin(buckets: list[list[str]], n: int, rng: random.Random) -> list[s
 
 def pool_report(suite: PromptSuite, records: Sequence[LabelRecord], pools: TrainingPools,
                 test_set: TestSet | None = None) -> list[dict]:
-    """One row per split (and benign pool): source, HR, HC, BR, BC, training and test counts."""
+    """One row per split (and benign pool): source, prompts not labelled (lazy labelling),
+    HR, HC, BR, BC (of the labelled ones), training and test counts."""
     counts = label_counts(suite, records)
     test_ids = set(test_set.ids()) if test_set else set()
     rows = []
@@ -159,7 +161,8 @@ def pool_report(suite: PromptSuite, records: Sequence[LabelRecord], pools: Train
         pool = pools.splits.get(split)
         ids = {p.id for p in suite.splits[split]}
         rows.append({"name": split, "kind": "split", "benign_pool": suite.benign_for[split],
-                     "source": c["pool"], "HR": c["HR"], "HC": c["HC"], "BR": None, "BC": None,
+                     "source": c["pool"], "not_labelled": c["not_labelled"], "HR": c["HR"],
+                     "HC": c["HC"], "BR": None, "BC": None,
                      "train_hr": len(pool.hr_ids) if pool else 0,
                      "train_bc": len(pool.bc_ids) if pool else 0,
                      "test": len(ids & test_ids)})
@@ -167,6 +170,7 @@ def pool_report(suite: PromptSuite, records: Sequence[LabelRecord], pools: Train
         ids = {p.id for p in suite.benign[name]}
         in_training = {i for p in pools.splits.values() if p.benign_pool == name for i in p.bc_ids}
         rows.append({"name": name, "kind": "benign", "benign_pool": name, "source": c["pool"],
-                     "HR": None, "HC": None, "BR": c["BR"], "BC": c["BC"], "train_hr": 0,
+                     "not_labelled": c["not_labelled"], "HR": None, "HC": None, "BR": c["BR"],
+                     "BC": c["BC"], "train_hr": 0,
                      "train_bc": len(in_training), "test": len(ids & test_ids)})
     return rows

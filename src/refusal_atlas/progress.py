@@ -1,9 +1,11 @@
-"""One progress-bar style for every long loop (rich, with rate and ETA), and the one way
-error and warning lines are printed."""
+"""One progress-bar style for every long loop (rich, with rate and ETA; a plain line every
+~10 s when stderr is not a terminal), and the one way error and warning lines are printed."""
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -26,6 +28,57 @@ console = Console(stderr=True, soft_wrap=True)
 
 def _disabled() -> bool:
     return os.environ.get("REFUSAL_ATLAS_NO_PROGRESS", "") not in ("", "0")
+
+
+LINE_EVERY_S = 10.0
+"""How often a progress line is printed when stderr is a file or a pipe."""
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(math.ceil(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class _LineBar:
+    """Progress for a log (``make demo > log``, CI, nohup): rich draws nothing there until
+    the loop ends, so this prints ``description: done/total unit, rate, eta`` as one plain
+    line at most every ``every`` seconds, and once at the end."""
+
+    def __init__(self, description: str, total: float | None, unit: str,
+                 every: float | None = None, clock=time.monotonic):
+        self.description, self.total, self.unit = description, total, unit
+        self.every = LINE_EVERY_S if every is None else every
+        self.clock = clock
+        self.done = 0.0
+        self.start = self.last = clock()
+
+    def line(self) -> str:
+        elapsed = self.clock() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        count = (f"{self.done:g}/{self.total:g}" if self.total is not None
+                 else f"{self.done:g}")
+        parts = [f"{self.description}: {count} {self.unit}", f"{rate:.2f} {self.unit}/s",
+                 f"elapsed {_duration(elapsed)}"]
+        if self.total is not None and rate > 0 and self.done < self.total:
+            parts.append(f"eta {_duration((self.total - self.done) / rate)}")
+        return ", ".join(parts)
+
+    def advance(self, n: float = 1) -> None:
+        self.done += n
+        if self.clock() - self.last >= self.every:
+            self.last = self.clock()
+            console.print(self.line(), soft_wrap=True, highlight=False, markup=False)
+
+    def set_total(self, total: float) -> None:
+        self.total = total
+
+    def finish(self) -> None:
+        if self.done:
+            console.print(self.line(), soft_wrap=True, highlight=False, markup=False)
 
 
 class _Bar:
@@ -57,9 +110,23 @@ class _RateColumn(TextColumn):
 
 @contextmanager
 def progress_bar(description: str, total: float | None, unit: str = "it") -> Iterator[_Bar]:
-    """A rich progress bar with count, rate and ETA (off when REFUSAL_ATLAS_NO_PROGRESS=1)."""
+    """A rich progress bar with count, rate and ETA (off when REFUSAL_ATLAS_NO_PROGRESS=1).
+
+    When stderr is not a terminal the bar is a plain line every ~10 s instead
+    (:data:`LINE_EVERY_S`), so a log shows how far a long stage is.
+
+    Example:
+        >>> with progress_bar("steering", total=3, unit="batch") as bar:  # doctest: +SKIP
+        ...     for _ in range(3):
+        ...         bar.advance()
+    """
     if _disabled():
         yield _Bar(None, None, unit)
+        return
+    if not console.is_terminal:
+        bar = _LineBar(description, total, unit)
+        yield bar
+        bar.finish()
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"),

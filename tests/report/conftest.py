@@ -41,8 +41,10 @@ def tiny_run(model_dir, root, splits=("Alpha", "Beta", "Gamma"), targets=(("repo
     for name in never_refused:
         path = suite / f"{name}.jsonl"
         path.write_text(path.read_text().replace(f" {REFUSE_MARK}", ""))
-    settings = TINY_SETTINGS + (SAE_SETTINGS if has_sae_stages() else
-                                [s for s in SAE_SETTINGS if not s.startswith("sae.")])
+    # lazy labelling, so the report's words for prompts left unlabelled are rendered too
+    settings = TINY_SETTINGS + ["labels.label_all=false"] + (
+        SAE_SETTINGS if has_sae_stages() else
+        [s for s in SAE_SETTINGS if not s.startswith("sae.")])
     cfg = load_config(overrides={"model": {"name": str(model_dir), "dtype": "float32"},
                                  "data": {"suite": str(suite)}}, set_values=settings)
     run_dir = root / "run"

@@ -154,8 +154,9 @@ run_command = stage_command(RUN_TARGETS, RUN_HELP, whole_study=True)
 
 
 STAGE_COMMANDS = {
-    "label": (["labels"], "Generate the base model's responses for every prompt and judge them "
-                          "(HR/HC/BR/BC)."),
+    "label": (["labels"], "Generate the base model's responses and judge them (HR/HC/BR/BC): "
+                          "every prompt, or only those the pools and the test set "
+                          "need with --set labels.label_all=false."),
     "pools": (["pools", "test_set"], "Draw the balanced training pools and the controlled test "
                                      "set from the labels."),
     "layer-scan": (["layer_scan"], "Measure HR/BC separation at every layer and choose the "

@@ -57,6 +57,13 @@ class _JudgeChoice(_Section):
 class LabelsSection(_JudgeChoice):
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(32, ge=1)
+    label_all: bool = True
+    """True: label every prompt of the suite. False (lazy, ~1/3 less labelling on the
+    demo): label, in rounds, only what the training pools and the controlled test set need
+    (`pools.n_hr`, `n_bc`, `test_per_group`); the pools come out the same, the other
+    prompts stay unlabelled. Lazy is not the default because the geometry's bootstrap and
+    the SAE latent analysis read every labelled HR/BC prompt: with fewer of them their
+    stability figures are not comparable to a full run's."""
 
 
 class PoolsSection(_Section):

@@ -23,6 +23,12 @@ REFERENCE_PREFILL_TOKENS_PER_S = 1500.0
 REFERENCE_DECODE_TOKENS_PER_S = 150.0
 PROMPT_TOKENS = 50  # typical chat-formatted demo prompt
 SAE_SECONDS_PER_STEP = 0.2
+# Lazy labelling labels what the pools and the test set need: roughly (n_hr + margin) / the
+# HR rate prompts per split and (n_bc + margin) / the BC rate per benign pool. The rates are
+# guesses (the demo's model refuses about half its harmful prompts and complies with 60-80%
+# of the benign ones; lazy labelling of the demo labels 930 of 1477 prompts, this says 900).
+LAZY_HR_RATE = 0.5
+LAZY_BC_RATE = 0.6
 
 KNOWN_PARAMS = {"qwen2.5-coder-0.5b-instruct": 0.49e9, "smollm2-135m-instruct": 0.135e9,
                 "google/gemma-2-9b-it": 9.2e9, "meta-llama/Meta-Llama-3-8B-Instruct": 8.0e9}
@@ -58,6 +64,22 @@ def _seconds(cfg: RunConfig, prefill: float, decode: float, params: float | None
     return scale * (prefill / REFERENCE_PREFILL_TOKENS_PER_S + decode / REFERENCE_DECODE_TOKENS_PER_S)
 
 
+def expected_labelled(cfg: RunConfig, suite) -> int:
+    """How many prompts the labels stage is expected to label: all of them with
+    ``labels.label_all``, else a rough count of what lazy labelling needs (rates above)."""
+    n_prompts = len(suite.all_prompts())
+    if cfg.labels.label_all:
+        return n_prompts
+    p = cfg.pools
+    hr_margin = math.ceil(p.test_per_group / max(len(suite.splits), 1)) + 1
+    b_margin = math.ceil(p.test_per_group / max(len(suite.benign), 1)) + 1
+    n = sum(min(len(ps), math.ceil((p.n_hr + hr_margin) / LAZY_HR_RATE))
+            for ps in suite.splits.values())
+    n += sum(min(len(ps), math.ceil((p.n_bc + b_margin) / LAZY_BC_RATE))
+             for ps in suite.benign.values())
+    return min(n, n_prompts)
+
+
 def estimate_stages(cfg: RunConfig, names: list[str]) -> dict[str, StageEstimate]:
     try:
         suite = load_suite(cfg.data.suite, data_dir=cfg.data.data_dir, splits=cfg.data.splits)
@@ -67,6 +89,7 @@ def estimate_stages(cfg: RunConfig, names: list[str]) -> dict[str, StageEstimate
         suite = limit_suite(suite, cfg.data.limit)
     params = model_params(cfg)
     n_prompts = len(suite.all_prompts())
+    n_labelled = expected_labelled(cfg, suite)
     n_splits = len(suite.splits)
     n_test = 4 * cfg.pools.test_per_group
     alphas = (len(cfg.steering.auto_alphas) if cfg.steering.alphas == "auto"
@@ -77,15 +100,15 @@ def estimate_stages(cfg: RunConfig, names: list[str]) -> dict[str, StageEstimate
     out: dict[str, StageEstimate] = {}
     for name in names:
         if name == "labels":
-            out[name] = StageEstimate(n_prompts, "prompts", _seconds(
-                cfg, n_prompts * PROMPT_TOKENS, n_prompts * mean_new(cfg.labels.max_new_tokens),
-                params))
+            out[name] = StageEstimate(n_labelled, "prompts", _seconds(
+                cfg, n_labelled * PROMPT_TOKENS,
+                n_labelled * mean_new(cfg.labels.max_new_tokens), params))
         elif name == "layer_scan":
             n = 2 * cfg.pools.n_hr * n_splits
             out[name] = StageEstimate(n, "prompts", _seconds(cfg, n * PROMPT_TOKENS, 0, params))
-        elif name == "activations":
-            out[name] = StageEstimate(n_prompts, "prompts", _seconds(
-                cfg, 0.7 * n_prompts * PROMPT_TOKENS, 0, params))
+        elif name == "activations":  # every labelled prompt
+            out[name] = StageEstimate(n_labelled, "prompts", _seconds(
+                cfg, 0.7 * n_labelled * PROMPT_TOKENS, 0, params))
         elif name == "steering":
             rows = (n_splits * nonzero + 1) * n_test
             out[name] = StageEstimate(rows, "rows", _seconds(
@@ -107,9 +130,37 @@ def estimate_stages(cfg: RunConfig, names: list[str]) -> dict[str, StageEstimate
                 cfg, rows * PROMPT_TOKENS, rows * mean_new(cfg.steering.max_new_tokens), params))
         elif name == "style":
             out[name] = StageEstimate(0, "responses", 2.0 if cfg.style.classifier == "rules" else None)
+        elif name in BEYOND_SWEEPS:
+            rows = BEYOND_SWEEPS[name](cfg, n_splits) * n_test
+            out[name] = StageEstimate(rows, "rows", _seconds(
+                cfg, rows * PROMPT_TOKENS, rows * mean_new(cfg.steering.max_new_tokens), params))
         else:
             out[name] = StageEstimate(0, "", 1.0)
     return out
+
+
+def _style_rate_conditions(section, n_splits: int) -> int:
+    """Baseline, then per non-zero alpha: the shared axis once and d_c, r_c per split."""
+    splits = min(section.max_splits or n_splits, n_splits)
+    nonzero = max(len(section.auto_alphas) - 1, 1) if section.alphas == "auto" else \
+        max(len([a for a in section.alphas if a]), 1)
+    return 1 + nonzero * (2 * splits + 1)
+
+
+def _tail_conditions(section, n_splits: int) -> int:
+    """Baseline, per split: the tail latents at each non-zero alpha and the tail removed."""
+    splits = min(section.max_splits or n_splits, n_splits)
+    nonzero = max(len(section.auto_alphas) - 1, 1) if section.alphas == "auto" else \
+        max(len([a for a in section.alphas if a]), 1)
+    return 1 + splits * (nonzero + 1)
+
+
+BEYOND_SWEEPS = {
+    "style_vs_rate": lambda c, n: _style_rate_conditions(c.beyond.style_vs_rate, n),
+    "tail_latents": lambda c, n: _tail_conditions(c.beyond.tail_latents, n),
+    "subspace": lambda c, n: 1 + min(c.beyond.subspace.max_k, n) + 1,
+}
+"""The beyond-the-paper stages that generate: conditions of their sweep over the test set."""
 
 
 def format_seconds(seconds: float | None) -> str:

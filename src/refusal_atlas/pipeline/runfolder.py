@@ -5,7 +5,8 @@ records that it finished (fingerprint, completion id, time taken, summary). A st
 done when ``_done.json`` exists and its fingerprint matches what the current config and
 upstream completions produce. A stage found started under another fingerprint has its
 folder cleared before it runs again; one started under the same fingerprint resumes
-(stages keep per-unit progress in their own folder).
+(stages keep per-unit progress in their own folder), and so does one whose stores were
+made under the same ``keep`` fingerprint (:attr:`~.stage.Stage.keeps`).
 """
 
 from __future__ import annotations
@@ -61,16 +62,31 @@ class RunFolder:
         except json.JSONDecodeError:
             return None
 
-    def begin(self, stage: str, fp: str) -> tuple[Path, bool]:
-        """Prepare the stage folder; returns (folder, resuming)."""
+    def kept(self, stage: str, keep: str | None) -> bool:
+        """The stage's folder was started with the same ``keep`` fingerprint (the settings
+        its stores depend on), or under that fingerprint itself (a run whose settings were
+        its stores' alone): a run under other settings may resume from its stores."""
+        if keep is None:
+            return False
+        started = self._started(stage)
+        return started.get("keep", started.get("fingerprint")) == keep
+
+    def begin(self, stage: str, fp: str, keep: str | None = None) -> tuple[Path, bool]:
+        """Prepare the stage folder; returns (folder, resuming). A folder started under
+        another fingerprint is cleared, unless it was started with the same ``keep``
+        fingerprint: then its stores stay and only its completion marker goes."""
         folder = self.dir(stage)
         resuming = self.started_fingerprint(stage) == fp and self.done_marker(stage) is None
-        if folder.exists() and not resuming:
+        kept = not resuming and self.kept(stage, keep)
+        if folder.exists() and not (resuming or kept):
             shutil.rmtree(folder)
+        if kept:
+            self.invalidate(stage)
         folder.mkdir(parents=True, exist_ok=True)
         if not resuming:
-            write_json(folder / "_started.json", {"fingerprint": fp, "started_at": _now()})
-        return folder, resuming
+            write_json(folder / "_started.json", {"fingerprint": fp, "started_at": _now(),
+                                                  **({"keep": keep} if keep else {})})
+        return folder, resuming or kept
 
     def _started(self, stage: str) -> dict:
         try:

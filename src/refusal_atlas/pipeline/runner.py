@@ -79,7 +79,8 @@ def plan(ctx: RunContext, targets: Iterable[str], force: Iterable[str] = ()) -> 
             status = "forced"
         elif fp is not None and ctx.run.is_done(name, fp):
             status = "done"
-        elif fp is not None and ctx.run.started_fingerprint(name) == fp:
+        elif fp is not None and (ctx.run.started_fingerprint(name) == fp
+                                 or ctx.run.kept(name, _keep_fingerprint(ctx, stage))):
             status = "resume"
         else:
             status = "run"
@@ -92,6 +93,14 @@ def plan(ctx: RunContext, targets: Iterable[str], force: Iterable[str] = ()) -> 
 def _fingerprint(ctx: RunContext, stage: Stage) -> str:
     upstream = {d: ctx.run.completion_id(d) for d in stage.deps}
     return fingerprint(stage.settings(ctx.config), upstream)
+
+
+def _keep_fingerprint(ctx: RunContext, stage: Stage) -> str | None:
+    """What the stage's stores depend on (:attr:`Stage.keeps`), or None: start afresh."""
+    if stage.keeps is None:
+        return None
+    upstream = {d: ctx.run.completion_id(d) for d in stage.deps}
+    return fingerprint(stage.keeps(ctx.config), upstream)
 
 
 class StageInterrupted(KeyboardInterrupt):
@@ -196,6 +205,7 @@ def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
         if any(registry[p.name].needs_model for p in planned if p.status != "done"):
             ctx.lm  # noqa: B018 - load (and check layers against) the model before any write
         write_json(ctx.run.root / CONFIG_FILE, config.to_dict())
+        print_estimate(ctx, planned)
         for item in planned:
             _run_stage(ctx, registry[item.name], item, force)
     return ctx
@@ -211,7 +221,7 @@ def _run_stage(ctx: RunContext, stage: Stage, item: PlannedStage, force: set[str
         force.discard(item.name)
         folder, resuming = ctx.run.begin(item.name, fp + ":forced")
     else:
-        folder, resuming = ctx.run.begin(item.name, fp)
+        folder, resuming = ctx.run.begin(item.name, fp, _keep_fingerprint(ctx, stage))
     console.print(f"[bold]▶ {item.name}[/bold]: {stage.description}"
                   + (" (resuming)" if resuming else ""))
     start = time.perf_counter()
@@ -229,6 +239,23 @@ def _run_stage(ctx: RunContext, stage: Stage, item: PlannedStage, force: set[str
     console.print(f"[green]✓ {item.name}[/green] in {seconds:.1f}s"
                   + (f" ({marker['seconds']:.1f}s over {marker['attempts']} attempts)"
                      if marker["attempts"] > 1 else ""))
+
+
+def print_estimate(ctx: RunContext, planned: list[PlannedStage]) -> None:
+    """One line before a run starts: how many stages will run and about how long they take."""
+    todo = [p.name for p in planned if p.status != "done"]
+    if not todo:
+        return
+    estimates = estimate_stages(ctx.config, todo)
+    known = [e.seconds for e in estimates.values() if e.seconds is not None]
+    if not known:
+        console.print(f"{len(todo)} stages to run (no time estimate for this model or device)",
+                      highlight=False)
+        return
+    console.print(f"{len(todo)} stages to run, estimated ~{format_seconds(sum(known))}"
+                  f"{'' if len(known) == len(todo) else ' for those with an estimate'} "
+                  "(rough: calibrated on 2 CPU cores with the default model; "
+                  "`run --dry-run` shows each stage)", highlight=False)
 
 
 def print_plan(ctx: RunContext, planned: list[PlannedStage]) -> None:

@@ -35,6 +35,11 @@ class Stage:
     needs_model: bool = True
     outputs: tuple[str, ...] = ()
     """The artifacts (paths in the stage folder) that ``_done.json`` vouches for by hash."""
+    keeps: Callable[[RunConfig], Any] | None = None
+    """The settings the stage's resumable stores depend on, where fewer than ``settings``:
+    when only the others changed (same ``keeps``, same upstream), the stage runs again
+    resuming from what its folder holds instead of starting afresh (``labels``: a larger
+    demand labels only the extra prompts)."""
     check: Callable[["RunContext"], None] | None = None
     """Validates the stage's inputs before anything runs or is cleared: files exist and
     parse, names are known, finished upstream artifacts load. Cheap and model-free; raises

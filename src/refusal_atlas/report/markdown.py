@@ -33,7 +33,10 @@ def render_markdown(data: ReportData) -> str:
         L.append(f"Model `{s.get('model')}` · layer {s.get('layer')} · position {s.get('position')} · "
                  f"judge {s.get('steering_judge') or s.get('labels_judge')} · data "
                  f"`{s.get('data')}` ({s.get('n_splits')} splits, {s.get('n_split_prompts')} + "
-                 f"{s.get('n_benign_prompts')} benign prompts) · total {secs(s.get('total_seconds'))}")
+                 f"{s.get('n_benign_prompts')} benign prompts"
+                 + (f"; {s.get('n_labelled')} labelled, {s.get('n_not_labelled')} not labelled "
+                    "(lazy)" if s.get("label_all") is False else "")
+                 + f") · total {secs(s.get('total_seconds'))}")
     else:
         L.append(f"_{_md_text(s.get('reason'))}_")
     if s.get("judge_note"):

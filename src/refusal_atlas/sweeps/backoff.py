@@ -40,9 +40,14 @@ def _free_cache() -> None:
 
 
 def _merge(batch: SweepBatch, parts: list[BatchResult], splits: int) -> BatchResult:
+    acts = None
+    if all(p.acts is not None for p in parts):
+        import torch
+
+        acts = {layer: torch.cat([p.acts[layer] for p in parts]) for layer in parts[0].acts}
     return BatchResult(batch, [t for p in parts for t in p.responses],
                        [n for p in parts for n in p.n_tokens], sum(p.seconds for p in parts),
-                       oom_splits=splits + sum(p.oom_splits for p in parts))
+                       oom_splits=splits + sum(p.oom_splits for p in parts), acts=acts)
 
 
 class OOMBackoff:

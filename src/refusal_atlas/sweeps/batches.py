@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..chat import pad_left
 from ..errors import UserError
-from ..generation import decode, greedy_generate, stop_token_ids
+from ..generation import PromptCapture, decode, greedy_generate, stop_token_ids
 from .conditions import Condition, unique_conditions
 from .interventions import row_interventions
 from .prompts import SweepPrompt
@@ -86,6 +86,8 @@ class BatchResult:
         seconds: time spent generating the batch.
         oom_splits: how many times the batch was halved after running out of memory
             (:class:`~.backoff.OOMBackoff`).
+        acts: the prompts' activations ``{layer: [rows, n_positions, d]}`` (CPU) when the
+            generator was asked to capture them, else None.
     """
 
     batch: SweepBatch
@@ -93,6 +95,7 @@ class BatchResult:
     n_tokens: list[int]
     seconds: float = 0.0
     oom_splits: int = 0
+    acts: dict | None = None
 
 
 GenerateBatch = Callable[[SweepBatch], BatchResult]
@@ -107,6 +110,9 @@ class BatchGenerator:
         formatter: the model's :class:`~refusal_atlas.chat.ChatFormatter`.
         vectors: the vectors the conditions name.
         max_new_tokens: generation budget per row.
+        capture: ``(layers, positions)``: also return each prompt's ``resid_pre`` there,
+            read during the prefill (:class:`~refusal_atlas.generation.PromptCapture`);
+            local only (a worker spec does not carry it).
 
     Example::
 
@@ -115,11 +121,13 @@ class BatchGenerator:
     """
 
     def __init__(self, lm, formatter, vectors: Mapping[str, LayerVector], *,
-                 max_new_tokens: int):
+                 max_new_tokens: int,
+                 capture: tuple[Sequence[int], Sequence[int]] | None = None):
         self.lm = lm
         self.formatter = formatter
         self.vectors = vectors
         self.max_new_tokens = int(max_new_tokens)
+        self.capture = capture
         self.stop = stop_token_ids(lm.model, lm.tokenizer)
 
     def worker_spec(self) -> dict[str, Any]:
@@ -153,11 +161,14 @@ class BatchGenerator:
         start = time.perf_counter()
         encoded = pad_left([self.formatter.encode(r.text) for r in batch.rows],
                            self.formatter.pad_id)
+        capture = PromptCapture(*self.capture) if self.capture else None
         with row_interventions(self.lm.model, [r.condition for r in batch.rows], self.vectors):
             ids = greedy_generate(self.lm.model, encoded, max_new_tokens=self.max_new_tokens,
-                                  stop_ids=self.stop)
+                                  stop_ids=self.stop, capture=capture)
+        acts = ({layer: a.cpu() for layer, a in capture.acts.items()}
+                if capture is not None else None)
         return BatchResult(batch, [decode(self.lm.tokenizer, x) for x in ids],
-                           [len(x) for x in ids], time.perf_counter() - start)
+                           [len(x) for x in ids], time.perf_counter() - start, acts=acts)
 
 
 def plan_batches(conditions: Sequence[Condition], prompts: Sequence[SweepPrompt],

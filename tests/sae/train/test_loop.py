@@ -102,3 +102,21 @@ def test_bad_inputs():
     bad[3, 1] = float("nan")
     with pytest.raises(UserError, match="NaN"):
         train_sae(bad, SAETrainConfig(k=2, batch_size=64), hook_layer=0, model_name="m")
+
+
+def test_training_stops_at_a_plateau_and_still_decays_the_lr():
+    x, features = _sparse_data(n=8192, d=32, m=64, p=3 / 64)
+    base = dict(expansion=4, k=4, batch_size=256, steps=2000, lr=2e-3, log_every=25,
+                exclude_norm_outliers=None, num_threads=1, eval_max_rows=2048)
+    full_sae, full = train_sae(x, SAETrainConfig(**base), hook_layer=1, model_name="m")
+    sae, report = train_sae(x, SAETrainConfig(**base, plateau=0.001, plateau_window=8),
+                            hook_layer=1, model_name="m")
+    assert report.plateau_at is not None and report.planned_steps == 2000
+    assert report.steps < 2000 and report.history[-1]["step"] == report.steps
+    # the decay keeps its share of the schedule: it starts where the plateau was found
+    assert report.steps == pytest.approx(report.plateau_at / 0.8, abs=1)
+    assert report.history[-1]["lr"] < 0.1 * 2e-3
+    # the flattened run's FVE test held: not more than the tolerance worse than all steps
+    assert report.train_metrics["fve"] > full.train_metrics["fve"] - 0.01
+    assert full.plateau_at is None and full.steps == 2000
+    assert report.config["plateau"] == 0.001 and "plateau" not in full.config

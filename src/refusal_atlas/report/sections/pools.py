@@ -9,12 +9,15 @@ from .common import group_sizes, not_run, pick_rows, read_json_or_none
 
 __all__ = ["pools_section"]
 
-POOL_COLUMNS = ("name", "kind", "benign_pool", "source", "HR", "HC", "BR", "BC", "train_hr",
-                "train_bc", "test")
+POOL_COLUMNS = ("name", "kind", "benign_pool", "source", "not_labelled", "HR", "HC", "BR", "BC",
+                "train_hr", "train_bc", "test")
 
 
 def pools_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
     """HR/HC/BR/BC per pool, the labelling judge, the test set and pool warnings.
+
+    With lazy labelling (``labels.label_all`` false) the counts are of the labelled prompts
+    only; each row says how many of its prompts were not labelled.
 
     Args:
         run_dir: the run folder.
@@ -32,6 +35,10 @@ def pools_section(run_dir: Path, states: Mapping[str, dict]) -> dict:
         "available": True, "rows": pick_rows(rows, POOL_COLUMNS),
         "judge": counts.get("judge"), "approximate": counts.get("approximate_judge"),
         "parse_errors": counts.get("judge_parse_errors"),
+        # runs from before lazy labelling labelled every prompt
+        "label_all": counts.get("label_all", True),
+        "n_labelled": counts.get("n_labelled", counts.get("n_prompts")),
+        "n_not_labelled": counts.get("n_not_labelled", 0),
         "test_set": group_sizes(test_set),
         "test_seed": test_set.get("seed"),
         "splits_with_direction": done.get("splits_with_direction"),

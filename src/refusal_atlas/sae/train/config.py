@@ -79,12 +79,22 @@ class SAETrainConfig(BaseModel):
     num_threads: int | None = None
     """torch CPU threads while training (None: unchanged)."""
     log_every: int = 25
+    plateau: float | None = Field(None, gt=0)
+    """Stop early once the fraction of variance explained gains less than this over the
+    last ``plateau_window`` logged intervals: the learning rate then decays over the same
+    share of the steps done as the full schedule's decay, and training ends there (None:
+    train every step). Time saved without a worse SAE, where the run had flattened."""
+    plateau_window: int = Field(8, ge=1)
+    """Logged intervals (``log_every`` steps each) the plateau test looks back over."""
     eval_max_rows: int = 16_384
     """Rows of the training set used for the final train metrics."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types (tuples become lists), so it survives a JSON round trip."""
-        return self.model_dump(mode="json", exclude=set(_NOT_RECORDED))
+        """Plain JSON types (tuples become lists), so it survives a JSON round trip. The
+        plateau settings are recorded only when a plateau stop is on, so the record of a
+        full-length run is what it was before they existed."""
+        unset = {"plateau", "plateau_window"} if self.plateau is None else set()
+        return self.model_dump(mode="json", exclude=set(_NOT_RECORDED) | unset)
 
 
 __all__ = ["SAETrainConfig", "TrainArchitecture"]

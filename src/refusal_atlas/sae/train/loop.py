@@ -46,6 +46,10 @@ class SAETrainReport:
     eval_metrics: dict[str, float] | None = None
     eval_metrics_without_outliers: dict[str, float] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    planned_steps: int | None = None
+    """The steps asked for; more than ``steps`` when training stopped at a plateau."""
+    plateau_at: int | None = None
+    """The step at which FVE had flattened and the lr began its final decay (None: never)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -79,6 +83,24 @@ def _lr_factor(step: int, total: int, warmup: float, decay_start: float) -> floa
     if step >= start and total > start:
         return max(0.0, (total - step) / (total - start))
     return 1.0
+
+
+def _flattened(history: list[dict[str, float]], config: SAETrainConfig, step: int,
+               total: int) -> bool:
+    """Whether FVE gained less than ``config.plateau`` over the last ``plateau_window``
+    logged intervals, during the constant-lr phase (after warmup, before the decay)."""
+    if config.plateau is None or len(history) <= config.plateau_window:
+        return False
+    if step + 1 <= config.warmup * total or step + 1 >= config.decay_start * total:
+        return False
+    gain = history[-1]["fve"] - history[-1 - config.plateau_window]["fve"]
+    return gain < config.plateau
+
+
+def _decay_from(done: int, total: int, decay_start: float) -> int:
+    """The new step count when the lr starts decaying after ``done`` steps: the decay keeps
+    its share of the schedule (``1 - decay_start`` of all steps)."""
+    return min(total, max(done + 1, math.ceil(done / decay_start)))
 
 
 def _set_description(bar: Any, text: str) -> None:
@@ -250,8 +272,11 @@ def _train_sae(
     pos = 0
     start = time.perf_counter()
     description = f"SAE {config.architecture} d_sae={d_sae}"
+    planned_steps, plateau_at = total_steps, None
     with progress_bar(description, total=total_steps, unit="step") as bar:
-        for step in range(total_steps):
+        step = -1
+        while step + 1 < total_steps:
+            step += 1
             if pos + config.batch_size > n_train:
                 order = torch.randperm(n_train, generator=gen)
                 pos = 0
@@ -304,6 +329,10 @@ def _train_sae(
                         f"SAE training diverged at step {step + 1} (loss {entry['loss']}); "
                         "lower the learning rate"
                     )
+                if plateau_at is None and _flattened(history, config, step, total_steps):
+                    plateau_at = step + 1
+                    total_steps = _decay_from(step + 1, total_steps, config.decay_start)
+                    bar.set_total(total_steps)
     seconds = time.perf_counter() - start
 
     # ---- package
@@ -362,9 +391,12 @@ def _train_sae(
         eval_metrics=eval_metrics,
         eval_metrics_without_outliers=eval_clean,
         history=history,
+        planned_steps=planned_steps,
+        plateau_at=plateau_at,
     )
     sae.info.extras["train_report"] = {
         "steps": total_steps,
+        "plateau_at": plateau_at,
         "seconds": round(seconds, 2),
         "train_fve": train_metrics["fve"],
         "train_l0": train_metrics["l0"],
