@@ -20,6 +20,7 @@ Prints one table and writes it as JSON next to the run (``bench_demo.json``). Na
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -64,6 +65,8 @@ class Timers:
         self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 
     def timed(self, name: str, fn):
+        # wraps: the library reads forward's signature (which cache argument it takes)
+        @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
             try:

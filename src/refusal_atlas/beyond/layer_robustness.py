@@ -16,7 +16,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import adjusted_rand_score
 
 from ..atlas.similarity import cosine_correlation
 from ..directions import diff_in_means
@@ -71,6 +70,8 @@ def compare_layers(dirs: Mapping[int, Mapping[str, np.ndarray] | str], chosen: i
         n_perm: random label orders when there are too many splits to try every order.
         seed: seed of those orders.
     """
+    from sklearn.metrics import adjusted_rand_score  # sklearn is slow to import; defer it
+
     ref = dirs[chosen]
     if isinstance(ref, str):
         raise UserError(ref)
