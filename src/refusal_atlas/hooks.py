@@ -353,24 +353,32 @@ def ablate_direction(model: nn.Module, directions: torch.Tensor | RowVectors,
     if ((norms > 0) & ((norms - 1).abs() > 1e-3)).any():
         raise ValueError("ablation directions must be unit vectors (or zero rows for no ablation)")
     rows = RowVectors(raw.float())
-    blocks = decoder_layers(model)
-    chosen = range(len(blocks)) if layers is None else layers
+    with _project_everywhere(model, layers, lambda h: _project_out(h, rows), [rows]):
+        yield rows
+
+
+@contextmanager
+def _project_everywhere(model: nn.Module, layers: Sequence[int] | None,
+                        project: Callable[[torch.Tensor], torch.Tensor],
+                        states: Sequence[RowVectors]) -> Iterator[None]:
+    """``project`` applied at the input of every chosen block and to every attention / MLP
+    output inside it (directional ablation's placement), ``states`` tracked per row."""
+    chosen = range(len(decoder_layers(model))) if layers is None else layers
     handles = []
 
     def pre_hook(_module, args, kwargs):
-        hidden = _hidden_from_inputs(args, kwargs)
-        return _replace_inputs(args, kwargs, _project_out(hidden, rows))
+        return _replace_inputs(args, kwargs, project(_hidden_from_inputs(args, kwargs)))
 
     def out_hook(_module, _args, output):
-        return _map_output(output, lambda h: _project_out(h, rows))
+        return _map_output(output, project)
 
     for index in chosen:
         block = resid_pre_module(model, index)
         handles.append(block.register_forward_pre_hook(pre_hook, with_kwargs=True))
         for sub in sublayer_output_modules(block):
             handles.append(sub.register_forward_hook(out_hook))
-    with _hooks(handles), _tracked(model, [rows]):
-        yield rows
+    with _hooks(handles), _tracked(model, states):
+        yield
 
 
 def _project_out_basis(hidden: torch.Tensor, basis: Sequence[RowVectors]) -> torch.Tensor:
@@ -411,23 +419,7 @@ def ablate_subspace(model: nn.Module, basis: torch.Tensor,
         raise ValueError("the basis of an ablated subspace must have orthonormal rows "
                          "(or zero rows)")
     states = [RowVectors(raw[..., j, :]) for j in range(raw.shape[-2])]
-    blocks = decoder_layers(model)
-    chosen = range(len(blocks)) if layers is None else layers
-    handles = []
-
-    def pre_hook(_module, args, kwargs):
-        hidden = _hidden_from_inputs(args, kwargs)
-        return _replace_inputs(args, kwargs, _project_out_basis(hidden, states))
-
-    def out_hook(_module, _args, output):
-        return _map_output(output, lambda h: _project_out_basis(h, states))
-
-    for index in chosen:
-        block = resid_pre_module(model, index)
-        handles.append(block.register_forward_pre_hook(pre_hook, with_kwargs=True))
-        for sub in sublayer_output_modules(block):
-            handles.append(sub.register_forward_hook(out_hook))
-    with _hooks(handles), _tracked(model, states):
+    with _project_everywhere(model, layers, lambda h: _project_out_basis(h, states), states):
         yield states
 
 

@@ -58,13 +58,20 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
             "per_split": {f.subject: f.verdict for f in findings[:-1]}}
 
 
-def settings(cfg) -> dict:
+def style_rate_settings(cfg, section) -> dict:
+    """The settings a style-vs-rate sweep depends on: its own ``section`` (``beyond.
+    style_vs_rate`` or ``beyond.tail_latents``), the shared statistics, and the steering
+    settings it borrows (alpha scale, directions, budget, judge, prompts)."""
     st = cfg.steering
-    return {**settings_of(cfg.beyond.style_vs_rate), "n_boot": cfg.beyond.n_boot,
+    return {**settings_of(section), "n_boot": cfg.beyond.n_boot,
             "n_perm": cfg.beyond.n_perm, "seed": cfg.beyond.seed,
             "auto_reference_gap": st.auto_reference_gap, "directions": st.directions,
             "max_new_tokens": st.max_new_tokens, "judge": st.judge,
             "judge_options": st.judge_options, **prompts_setting(st.prompts)}
+
+
+def settings(cfg) -> dict:
+    return style_rate_settings(cfg, cfg.beyond.style_vs_rate)
 
 
 STAGE = Stage("style_vs_rate", ("directions", "test_set", "labels"), settings, run,

@@ -16,9 +16,9 @@ from ...sae.steering import latent_name
 from ...style import RuleStyleClassifier
 from ...sweeps import Condition, resolve_alphas, select_directions, steering_grid
 from ..inputs import run_analysis, run_directions, run_sae
-from ..stage import Stage, settings_of
-from .style_vs_rate import judged_rows
-from .sweep import check_sweep_inputs, prompts_setting, run_sweep_stage
+from ..stage import Stage
+from .style_vs_rate import judged_rows, style_rate_settings
+from .sweep import check_sweep_inputs, run_sweep_stage
 
 RESULT_JSON = "tail_latents.json"
 
@@ -62,12 +62,7 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
 
 
 def settings(cfg) -> dict:
-    st = cfg.steering
-    return {**settings_of(cfg.beyond.tail_latents), "n_boot": cfg.beyond.n_boot,
-            "n_perm": cfg.beyond.n_perm, "seed": cfg.beyond.seed,
-            "auto_reference_gap": st.auto_reference_gap, "directions": st.directions,
-            "max_new_tokens": st.max_new_tokens, "judge": st.judge,
-            "judge_options": st.judge_options, **prompts_setting(st.prompts)}
+    return style_rate_settings(cfg, cfg.beyond.tail_latents)
 
 
 STAGE = Stage("tail_latents", ("sae_analysis", "sae", "directions", "test_set", "labels"),
