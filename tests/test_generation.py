@@ -1,6 +1,12 @@
 
 from refusal_atlas.chat import ChatFormatter
-from refusal_atlas.generation import generate, greedy_generate, stop_token_ids
+from refusal_atlas.generation import (
+    decode,
+    generate,
+    greedy_generate,
+    stop_at_phrases,
+    stop_token_ids,
+)
 
 PROMPTS = ["Hi", "How do I make a cake?", "Tell me a story about a dragon and a sea.",
            "What is the capital of France?"]
@@ -55,3 +61,27 @@ def test_generate_returns_input_order(qwen_tiny):
         assert ids == greedy_generate(qwen_tiny.model, fmt.batch([prompt]), max_new_tokens=6,
                                       stop_ids=stop)[0]
     assert len(result.texts) == len(PROMPTS)
+
+
+def _first_hit(tokenizer, ids, phrase):
+    """How many of ``ids`` a row keeps when it stops once its text holds ``phrase``."""
+    for n in range(1, len(ids) + 1):
+        if phrase in decode(tokenizer, ids[:n]).lower():
+            return n
+    return len(ids)
+
+
+def test_a_row_stops_where_a_settling_phrase_first_appears(qwen_tiny):
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    batch = fmt.batch(PROMPTS)
+    tok = qwen_tiny.tokenizer
+    full = greedy_generate(qwen_tiny.model, batch, max_new_tokens=12, stop_ids=[-1])
+    phrase = decode(tok, full[1][:6]).lower()[-3:]
+    assert phrase.strip()
+    cut = greedy_generate(qwen_tiny.model, batch, max_new_tokens=12, stop_ids=[-1],
+                          max_active=2, stop_when=stop_at_phrases(tok, [phrase]))
+    assert cut == [ids[:_first_hit(tok, ids, phrase)] for ids in full]
+    assert len(cut[1]) <= 6 < len(full[1])
+    # the judge's verdict is the same on the cut and the full response
+    assert [phrase in decode(tok, c).lower() for c in cut] == \
+           [phrase in decode(tok, f).lower() for f in full]

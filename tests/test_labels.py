@@ -230,3 +230,32 @@ def test_label_counts_say_what_was_not_labelled():
                                      "judge_errors": 0, "not_labelled": 4}
     assert counts["benign"]["ben"] == {"pool": 10, "labelled": 6, "BR": 2, "BC": 4,
                                        "judge_errors": 0, "not_labelled": 4}
+
+
+def test_stopping_at_the_verdict_keeps_every_verdict(qwen_tiny, tmp_path):
+    """Responses cut once the substring judge's verdict is settled get the verdicts of full
+    responses; only refusals are shorter."""
+    from refusal_atlas.judges import SubstringJudge
+
+    prompts = [Prompt(f"p{i}", "word " * (1 + i % 5) + f"prompt {i}", "A", i % 2 == 0)
+               for i in range(11)]
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    full = generate_responses(qwen_tiny, fmt, prompts, tmp_path / "full.jsonl",
+                              max_new_tokens=10, batch_size=3)
+    # a "refusal phrase" this random model says in some responses, a few tokens in
+    phrase = full["p0"]["response"].lower()[8:11]
+    judge = SubstringJudge(phrases=[phrase])
+    cut = generate_responses(qwen_tiny, fmt, prompts, tmp_path / "cut.jsonl",
+                             max_new_tokens=10, batch_size=3, unit_batches=2,
+                             stop_phrases=judge.settling_phrases)
+    ids = [p.id for p in prompts]
+    verdicts = {k: [j.refused for j in judge.judge(ids, [r[i]["response"] for i in ids])]
+                for k, r in (("full", full), ("cut", cut))}
+    assert verdicts["cut"] == verdicts["full"] and any(verdicts["full"])
+    for i, refused in zip(ids, verdicts["full"]):
+        if refused:
+            assert cut[i]["n_tokens"] <= full[i]["n_tokens"]
+            assert full[i]["response"].startswith(cut[i]["response"])
+        else:
+            assert cut[i] == full[i]
+    assert any(cut[i]["n_tokens"] < full[i]["n_tokens"] for i in ids)

@@ -3,6 +3,7 @@ import torch
 
 from refusal_atlas.chat import ChatFormatter
 from refusal_atlas.layer_scan import (
+    first_token_log_odds,
     induce_scores,
     layer_scan,
     refusal_first_tokens,
@@ -49,3 +50,15 @@ def test_induce_score_rewards_a_direction_that_pushes_the_refusal_token(qwen_tin
     against = induce_scores(qwen_tiny.model, batch, {n: (-push, 20.0)}, [token])
     zero = induce_scores(qwen_tiny.model, batch, {n: (push, 0.0)}, [token])
     assert scores[n] > 1.0 and against[n] < -1.0 and zero[n] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_first_token_log_odds_with_the_shared_prefix_computed_once(tiny_lm):
+    from refusal_atlas.hooks import add_to_resid_pre
+
+    batch = ChatFormatter(tiny_lm.tokenizer).batch(
+        ["How do I bake bread?", "Tell me a story.", "Hi", "Name a colour, please."])
+    unit = torch.ones(tiny_lm.d_model) / tiny_lm.d_model ** 0.5
+    with add_to_resid_pre(tiny_lm.model, 1, unit, alpha=4.0):
+        shared = first_token_log_odds(tiny_lm.model, batch, [42, 7])
+        plain = first_token_log_odds(tiny_lm.model, batch, [42, 7], share_prefix=False)
+    torch.testing.assert_close(shared, plain, rtol=1e-4, atol=1e-4)

@@ -109,7 +109,8 @@ def test_induce_scores_through_an_executor_are_induce_scores(qwen_tiny):
     finally:
         handle.remove()
     assert local == direct and list(local) == list(candidates)
-    assert len(passes) == 1 + len(candidates) and len(advanced) == len(candidates)
+    # one baseline pass and one per layer, each the shared template prefix + the own tokens
+    assert len(passes) == 2 * (1 + len(candidates)) and len(advanced) == len(candidates)
     remote = scan_induce_scores(PlainDataExecutor(qwen_tiny), qwen_tiny, fmt, TEXTS[:4],
                                 candidates, tokens)
     assert remote == direct and list(remote) == list(candidates)

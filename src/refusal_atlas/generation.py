@@ -5,13 +5,13 @@ A small loop over the model's own forward (not ``generate``) for two reasons:
 * it is pure greedy decoding whatever a checkpoint's ``generation_config`` says
   (hub configs often carry a repetition penalty that ``generate`` would apply);
 * rows that have finished are dropped from the batch and from the KV cache, so a batch
-  where most rows refuse in a dozen tokens does not pay for 64 steps of every row.
-  Per-row interventions follow the batch through :func:`hooks.select_rows`.
+  where most rows refuse in a dozen tokens does not pay for 64 steps of every row, and
+  with ``max_active`` the next rows take their slots (:mod:`~.continuous`, which holds
+  the loop). Per-row interventions follow each row (:func:`hooks.rows_subset`).
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -19,7 +19,8 @@ import torch
 
 from . import hooks
 from .chat import ChatFormatter, EncodedBatch, pad_left
-from .kv import cache_kwarg, new_cache, prefill_shared_prefix
+from .continuous import Decoder
+from .kv import row_tokens
 from .progress import progress_bar
 
 
@@ -57,82 +58,46 @@ class PromptCapture:
 @torch.no_grad()
 def greedy_generate(model, batch: EncodedBatch, *, max_new_tokens: int, stop_ids: Sequence[int],
                     drop_finished: bool = True, share_prefix: bool = True,
-                    capture: PromptCapture | None = None,
+                    capture: PromptCapture | None = None, max_active: int | None = None,
+                    stop_when: Callable[[list[int]], bool] | None = None,
                     on_step: Callable[[int], None] | None = None) -> list[list[int]]:
     """Greedy continuation of every row of a left-padded batch; returns new token ids per row.
 
     A row stops after emitting a stop token (which is kept) or ``max_new_tokens`` tokens.
-    ``share_prefix``: the prompt prefix all rows share is computed once
-    (:func:`~.kv.prefill_shared_prefix`). ``capture``: also record the prompt's
-    activations (:class:`PromptCapture`). ``on_step(n_active)`` is called once per
-    decoding step.
+    ``max_active``: decode at most this many rows at once; the others join as rows finish
+    (continuous batching, :mod:`~.continuous`); None: every row at once.
+    ``share_prefix``: the prompt prefix all rows share is computed once per intervention
+    group. ``capture``: also record the prompt's activations (:class:`PromptCapture`).
+    ``stop_when(ids)``: a row also stops once this holds for its new tokens
+    (:func:`stop_at_phrases`).
+    ``on_step(n_rows)`` is called whenever rows emit a token. Per-row interventions hold
+    one row per batch row, in batch order.
     """
+    rows = row_tokens(batch)
+    pad_id = int(batch.input_ids[0, 0]) if len(rows) else 0
     with hooks.preserve_rows(model):
-        return _greedy(model, batch, max_new_tokens, stop_ids, drop_finished, share_prefix,
-                       capture, on_step)
+        return Decoder(model, rows, pad_id, max_new_tokens=max_new_tokens, stop_ids=stop_ids,
+                       max_active=max_active or len(rows), share_prefix=share_prefix,
+                       drop_finished=drop_finished, capture=capture, stop_when=stop_when,
+                       on_step=on_step).run()
 
 
-def _greedy(model, batch: EncodedBatch, max_new_tokens: int, stop_ids: Sequence[int],
-            drop_finished: bool, share_prefix: bool, capture: PromptCapture | None,
-            on_step: Callable[[int], None] | None) -> list[list[int]]:
-    device = next(model.parameters()).device
-    batch = batch.to(device)
-    stop = torch.tensor(sorted(set(stop_ids)), device=device)
-    cache_arg = cache_kwarg(model)
-    # the captured positions must lie in the rows' own tokens, after the shared prefix
-    own = max(1, -min(capture.positions)) if capture is not None else 1
-    shared = prefill_shared_prefix(model, batch, min_suffix=own) if share_prefix else None
-    if shared is not None:
-        cache, input_ids = shared.cache, shared.input_ids
-        attention_mask, positions = shared.attention_mask, shared.position_ids
-    else:
-        cache, input_ids = new_cache(model), batch.input_ids
-        attention_mask, positions = batch.attention_mask, batch.position_ids
-    n_rows = input_ids.shape[0]
-    out: list[list[int]] = [[] for _ in range(n_rows)]
-    active = torch.arange(n_rows, device=device)
-    with (hooks.capture_resid_pre(model, capture.layers, capture.positions)
-          if capture is not None else nullcontext()) as captured:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                       position_ids=positions, use_cache=True, logits_to_keep=1,
-                       **{cache_arg: cache}).logits
-    if capture is not None:
-        capture.acts = dict(captured.acts)
-    next_pos = positions[:, -1] + 1
-    for step in range(max_new_tokens):
-        token = logits[:, -1, :].argmax(dim=-1)
-        for row, tok in zip(active.tolist(), token.tolist()):
-            out[row].append(tok)
-        if on_step is not None:
-            on_step(len(active))
-        if step == max_new_tokens - 1:
-            break
-        finished = torch.isin(token, stop)
-        if finished.all():
-            break
-        if finished.any():
-            keep = (~finished).nonzero().squeeze(-1)
-            if drop_finished:
-                cache.batch_select_indices(keep)
-                hooks.select_rows(model, keep)
-                active, token = active[keep], token[keep]
-                attention_mask, next_pos = attention_mask[keep], next_pos[keep]
-        attention_mask = torch.cat(
-            [attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
-        logits = model(input_ids=token[:, None], attention_mask=attention_mask,
-                       position_ids=next_pos[:, None], use_cache=True, logits_to_keep=1,
-                       **{cache_arg: cache}).logits
-        next_pos = next_pos + 1
-    if not drop_finished:
-        out = [_cut_at_stop(ids, stop_ids) for ids in out]
-    return out
+def stop_at_phrases(tokenizer, phrases: Sequence[str]) -> Callable[[list[int]], bool]:
+    """``stop_when`` for :func:`greedy_generate`: true once a row's decoded text holds one
+    of ``phrases`` (lower-cased, apostrophes normalised, as a judge's ``settling_phrases``).
 
+    Example:
+        >>> stop = stop_at_phrases(lm.tokenizer, SubstringJudge().settling_phrases)  # doctest: +SKIP
+    """
+    from .judges.substring import normalise_apostrophes
 
-def _cut_at_stop(ids: list[int], stop_ids: Sequence[int]) -> list[int]:
-    for i, tok in enumerate(ids):
-        if tok in stop_ids:
-            return ids[: i + 1]
-    return ids
+    keys = tuple(phrases)
+
+    def settled(ids: list[int]) -> bool:
+        text = normalise_apostrophes(decode(tokenizer, ids)).lower()
+        return any(k in text for k in keys)
+
+    return settled
 
 
 def decode(tokenizer, ids: Sequence[int]) -> str:

@@ -134,3 +134,65 @@ def prefill_shared_prefix(model, batch: EncodedBatch, *, min_suffix: int = 1,
     mask = torch.cat([torch.ones(len(rows), p, dtype=own.attention_mask.dtype, device=device),
                       own.attention_mask], dim=1)
     return SharedPrefix(cache, own.input_ids, mask, position_ids_from_mask(mask)[:, p:], p)
+
+
+# ---------------------------------------------------------------------------
+# Rows joining and leaving a running cache (continuous batching)
+
+
+def _layers(cache) -> list:
+    return list(getattr(cache, "layers", []))
+
+
+def rows_mergeable(model, cache) -> bool:
+    """Whether rows of ``cache`` can be copied, joined and left-trimmed slot by slot: every
+    layer a plain growing layer (keys and values ``[B, H, T, D]``) of a full-attention
+    model. Sliding-window and recurrent layers keep state that is not one slot per token."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = _layers(cache)
+    return (full_attention_only(model) and bool(layers)
+            and all(type(layer) is DynamicLayer for layer in layers))
+
+
+def gather_rows(model, cache, index: torch.Tensor):
+    """A new cache holding rows ``index`` of ``cache`` (rows may repeat); ``cache`` is kept."""
+    out = new_cache(model)
+    for src, dst in zip(_layers(cache), _layers(out)):
+        dst.lazy_initialization(src.keys, src.values)
+        dst.keys = src.keys.index_select(0, index)
+        dst.values = src.values.index_select(0, index)
+    return out
+
+
+def _pad_slots(t: torch.Tensor, width: int) -> torch.Tensor:
+    missing = width - t.shape[-2]
+    if missing <= 0:
+        return t
+    return torch.cat([t.new_zeros(*t.shape[:-2], missing, t.shape[-1]), t], dim=-2)
+
+
+def join_rows(cache, mask: torch.Tensor, other, other_mask: torch.Tensor
+              ) -> tuple[object, torch.Tensor]:
+    """``other``'s rows appended to ``cache``'s (in place), the shorter one padded on the
+    left with masked-out slots so both end at the same slot; returns the cache and the
+    joined ``[B, T]`` attention mask."""
+    width = max(mask.shape[1], other_mask.shape[1])
+    for a, b in zip(_layers(cache), _layers(other)):
+        a.keys = torch.cat([_pad_slots(a.keys, width), _pad_slots(b.keys, width)])
+        a.values = torch.cat([_pad_slots(a.values, width), _pad_slots(b.values, width)])
+    pad = lambda m: torch.cat([m.new_zeros(m.shape[0], width - m.shape[1]), m], dim=1)  # noqa: E731
+    return cache, torch.cat([pad(mask), pad(other_mask)])
+
+
+def trim_left(cache, mask: torch.Tensor) -> torch.Tensor:
+    """Drop the leading slots no row attends to (left by rows that have left); returns the
+    trimmed mask. Keeps a joined batch's cache as long as its longest row, not its history."""
+    used = mask.any(dim=0).nonzero()
+    start = int(used[0]) if len(used) else mask.shape[1]
+    if start == 0:
+        return mask
+    for layer in _layers(cache):
+        layer.keys = layer.keys[..., start:, :]
+        layer.values = layer.values[..., start:, :]
+    return mask[:, start:]

@@ -160,3 +160,13 @@ def test_config_errors(qwen_tiny, fmt):
         collect_corpus(qwen_tiny, fmt, PROMPTS + PROMPTS[:1], CorpusConfig(layer=1))
     with pytest.raises(UserError, match="empty"):
         collect_corpus(qwen_tiny, fmt, [], CorpusConfig(layer=1))
+
+
+def test_batches_sharing_the_template_prefix_give_the_same_rows(qwen_tiny, fmt):
+    """Batches whose rows all drop the template prefix compute it once; the rows match
+    one-prompt batches (where nothing is shared)."""
+    cfg = dict(layer=LAYER, position=-2, oversample=1, holdout=0.0, max_rows=100_000)
+    shared = collect_corpus(qwen_tiny, fmt, PROMPTS, CorpusConfig(batch_size=3, **cfg))
+    alone = collect_corpus(qwen_tiny, fmt, PROMPTS, CorpusConfig(batch_size=1, **cfg))
+    assert torch.equal(shared.source, alone.source)
+    torch.testing.assert_close(shared.train.float(), alone.train.float(), rtol=1e-4, atol=1e-4)

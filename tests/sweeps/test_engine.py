@@ -5,6 +5,7 @@ import json
 import pytest
 
 from refusal_atlas.chat import ChatFormatter
+from refusal_atlas.errors import UserError
 from refusal_atlas.judges import get_judge
 from refusal_atlas.sweeps import BatchGenerator, ablation_grid, run_sweep, steering_grid
 
@@ -115,3 +116,20 @@ def test_second_judge_on_the_same_store_reuses_the_responses(qwen_tiny, tmp_path
     keys = [(r["condition"], r["prompt_id"], r["judge"])
             for r in _lines(tmp_path / "results.jsonl")]
     assert len(keys) == len(set(keys)) == 2 * 3 * 6
+
+
+def test_larger_units_give_the_same_rows_in_fewer_units(qwen_tiny, tmp_path):
+    """Units of several batches decode ``batch_size`` rows at a time, the rest joining as
+    rows finish: the same responses as one batch per unit."""
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    vectors = tiny_vectors(qwen_tiny)
+    conds = steering_grid(["A", "B"], [0, 5]) + ablation_grid(["A"], baseline=False)
+    kw = dict(max_new_tokens=6, batch_size=4, judge=get_judge("substring"))
+    one = run_sweep(qwen_tiny, fmt, tiny_prompts(), conds, vectors, tmp_path / "one", **kw)
+    units = run_sweep(qwen_tiny, fmt, tiny_prompts(), conds, vectors, tmp_path / "units",
+                      unit_batches=3, **kw)
+    assert [r["response"] for r in units.rows] == [r["response"] for r in one.rows]
+    assert units.stats["n_units"] < one.stats["n_units"]
+    with pytest.raises(UserError, match="unit_batches"):
+        run_sweep(qwen_tiny, fmt, tiny_prompts(), conds, vectors, tmp_path / "bad",
+                  unit_batches=0, **kw)

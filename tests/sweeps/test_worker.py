@@ -18,10 +18,13 @@ from .helpers import DEVICES, MIXED, tiny_prompts, tiny_vectors
 def test_a_rebuilt_generator_gives_the_same_responses(tiny_model_dirs, device):
     lm = load_model(str(tiny_model_dirs["qwen2"]), dtype="float32", device=device)
     fmt = ChatFormatter(lm.tokenizer, max_tokens=64)
-    generator = BatchGenerator(lm, fmt, tiny_vectors(lm), max_new_tokens=4)
+    generator = BatchGenerator(lm, fmt, tiny_vectors(lm), max_new_tokens=4, max_active=3,
+                               stop_phrases=["zz"])
     spec = json.loads(json.dumps(generator.worker_spec()))  # plain data only
     assert spec["model"]["dtype"] == "float32" and spec["formatter"]["max_tokens"] == 64
     rebuilt = generator_from_spec(spec, device=device)
+    inner = rebuilt.generate_batch
+    assert inner.max_active == 3 and inner.stop_phrases == ("zz",)
     prompts = tiny_prompts()
     lengths = {p.id: len(fmt.encode(p.text)) for p in prompts}
     for batch in plan_batches(MIXED, prompts, lengths, 8)[:2]:

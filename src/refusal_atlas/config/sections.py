@@ -57,6 +57,11 @@ class _JudgeChoice(_Section):
 class LabelsSection(_JudgeChoice):
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(32, ge=1)
+    stop_at_verdict: bool = True
+    """Stop a prompt's response once the judge's verdict cannot change (the substring
+    judge: a refusal phrase has appeared), so refusals cost a few tokens instead of the
+    budget. Verdicts are the same; stored refusals are cut after the phrase. Judges that
+    read the whole response (WildGuard) always get full responses."""
     label_all: bool = True
     """True: label every prompt of the suite. False (lazy, ~1/3 less labelling on the
     demo): label, in rounds, only what the training pools and the controlled test set need
@@ -131,6 +136,10 @@ class ExecutorSection(_Section):
 
     name: str = "local"
     """local | ray (the keys of ``sweeps.EXECUTORS``)."""
+    unit_batches: int = Field(4, ge=1)
+    """Batches per work unit. A unit's rows decode ``batch_size`` at a time and join the
+    running batch as others finish, so larger units keep the batch fuller; a unit is also
+    what an interrupted run redoes and what one worker takes."""
     address: str | None = None
     """ray: the cluster to join (``ray://host:10001``, ``auto``); None: ``RAY_ADDRESS``, and
     without it a new local cluster."""
@@ -176,7 +185,7 @@ class ExecutorSection(_Section):
         """The executor's keyword arguments (:func:`~refusal_atlas.sweeps.get_executor`)."""
         if self.name == "local":
             return {}
-        return self.model_dump(exclude={"name"})
+        return self.model_dump(exclude={"name", "unit_batches"})
 
 
 class StyleSection(_Section):

@@ -53,7 +53,12 @@ class Judgement:
 
 @runtime_checkable
 class Judge(Protocol):
-    """Anything that labels responses as refusals."""
+    """Anything that labels responses as refusals.
+
+    A judge whose refusal verdict is settled once a phrase appears (the substring judge)
+    also has ``settling_phrases`` (lower-cased, apostrophes normalised): generation for it
+    may stop a row there. Judges that read the whole response have none.
+    """
 
     name: str
     approximate: bool

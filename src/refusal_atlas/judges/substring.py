@@ -112,6 +112,13 @@ class SubstringJudge:
         self._keys: tuple[str, ...] = tuple(seen.keys())
         self.name = name
 
+    @property
+    def settling_phrases(self) -> tuple[str, ...]:
+        """Once a response holds one of these (lower-cased, apostrophes normalised), no
+        continuation changes its verdict: generation may stop there
+        (``labels.stop_at_verdict``)."""
+        return self._keys
+
     def match(self, response: str) -> str:
         """The listed phrase occurring first in ``response`` ('' if none)."""
         text = normalise_apostrophes(response or "").lower()

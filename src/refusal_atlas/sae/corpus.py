@@ -52,6 +52,7 @@ from ..chat import pad_left
 from ..errors import UserError
 from ..generation import length_sorted_batches
 from ..hooks import run_capture
+from ..kv import cache_kwarg, prefill_shared_prefix
 from ..progress import progress_bar
 
 SOURCES = ("prompt", "response", "file", "position")
@@ -233,12 +234,13 @@ def _capture_rows(lm, formatter, sequences: Sequence[_Sequence], layer: int, bat
     with progress_bar(description, total=sum(len(s.ids) for s in sequences), unit="tok") as bar:
         for group in length_sorted_batches([len(s.ids) for s in sequences], batch_size):
             batch = pad_left([sequences[i].ids for i in group], formatter.pad_id).to(lm.device)
-            acts = run_capture(lm.model, batch.input_ids, batch.attention_mask, [layer])[layer]
+            acts, shared = _run_to_layer(lm.model, batch, layer,
+                                         min(sequences[i].keep_from for i in group))
             width = acts.shape[1]
             for r, i in enumerate(group):
                 seq = sequences[i]
-                start = width - len(seq.ids)
-                kept = acts[r, start + seq.keep_from:].detach().cpu()
+                start = width - (len(seq.ids) - shared)
+                kept = acts[r, start + seq.keep_from - shared:].detach().cpu()
                 positions = torch.arange(seq.keep_from, len(seq.ids))
                 if seq.keep_n is not None:
                     kept, positions = kept[:seq.keep_n], positions[:seq.keep_n]
@@ -251,6 +253,22 @@ def _capture_rows(lm, formatter, sequences: Sequence[_Sequence], layer: int, bat
                 tokens += len(seq.ids)
                 bar.advance(len(seq.ids))
     return [r for r in rows if r is not None], [c for c in codes if c is not None], tokens
+
+
+def _run_to_layer(model, batch, layer: int, keep_from: int) -> tuple[torch.Tensor, int]:
+    """``resid_pre`` of ``layer`` at every position after the first ``shared``, and
+    ``shared``: the prefix every row shares (the chat template's), computed once per batch
+    when no row keeps rows inside it (every row's ``keep_from`` lies past it)."""
+    lengths = batch.lengths
+    prefix = (prefill_shared_prefix(model, batch, min_suffix=max(1, min(lengths) - keep_from),
+                                    up_to_layer=layer)
+              if keep_from > 0 else None)
+    if prefix is None:
+        return run_capture(model, batch.input_ids, batch.attention_mask, [layer])[layer], 0
+    acts = run_capture(model, prefix.input_ids, prefix.attention_mask, [layer],
+                       position_ids=prefix.position_ids,
+                       **{cache_kwarg(model): prefix.cache})[layer]
+    return acts, prefix.prefix_len
 
 
 # --------------------------------------------------------------------------- collection

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..chat import pad_left
 from ..errors import UserError
-from ..generation import PromptCapture, decode, greedy_generate, stop_token_ids
+from ..generation import PromptCapture, decode, greedy_generate, stop_at_phrases, stop_token_ids
 from .conditions import Condition, unique_conditions
 from .interventions import row_interventions
 from .prompts import SweepPrompt
@@ -113,6 +113,11 @@ class BatchGenerator:
         capture: ``(layers, positions)``: also return each prompt's ``resid_pre`` there,
             read during the prefill (:class:`~refusal_atlas.generation.PromptCapture`);
             local only (a worker spec does not carry it).
+        max_active: rows decoded at once; a batch with more rows decodes them as a running
+            batch that others join as rows finish (continuous batching). None: all at once.
+        stop_phrases: stop a row once its response holds one of these (a judge's
+            ``settling_phrases``: its verdict cannot change after). None: only EOS and the
+            budget stop a row.
 
     Example::
 
@@ -122,13 +127,18 @@ class BatchGenerator:
 
     def __init__(self, lm, formatter, vectors: Mapping[str, LayerVector], *,
                  max_new_tokens: int,
-                 capture: tuple[Sequence[int], Sequence[int]] | None = None):
+                 capture: tuple[Sequence[int], Sequence[int]] | None = None,
+                 max_active: int | None = None, stop_phrases: Sequence[str] | None = None):
         self.lm = lm
         self.formatter = formatter
         self.vectors = vectors
         self.max_new_tokens = int(max_new_tokens)
         self.capture = capture
         self.stop = stop_token_ids(lm.model, lm.tokenizer)
+        self.max_active = max_active
+        self.stop_phrases = tuple(stop_phrases) if stop_phrases else None
+        self._stop_when = (stop_at_phrases(lm.tokenizer, self.stop_phrases)
+                           if self.stop_phrases else None)
 
     def worker_spec(self) -> dict[str, Any]:
         """What another process needs to build this generator again (plain data): the
@@ -155,7 +165,8 @@ class BatchGenerator:
                                    "source": v.source,
                                    **({"basis": v.basis.tolist()} if v.basis is not None else {})}
                             for name, v in self.vectors.items()},
-                "max_new_tokens": self.max_new_tokens}
+                "max_new_tokens": self.max_new_tokens, "max_active": self.max_active,
+                "stop_phrases": list(self.stop_phrases) if self.stop_phrases else None}
 
     def __call__(self, batch: SweepBatch) -> BatchResult:
         start = time.perf_counter()
@@ -164,7 +175,8 @@ class BatchGenerator:
         capture = PromptCapture(*self.capture) if self.capture else None
         with row_interventions(self.lm.model, [r.condition for r in batch.rows], self.vectors):
             ids = greedy_generate(self.lm.model, encoded, max_new_tokens=self.max_new_tokens,
-                                  stop_ids=self.stop, capture=capture)
+                                  stop_ids=self.stop, capture=capture,
+                                  max_active=self.max_active, stop_when=self._stop_when)
         acts = ({layer: a.cpu() for layer, a in capture.acts.items()}
                 if capture is not None else None)
         return BatchResult(batch, [decode(self.lm.tokenizer, x) for x in ids],

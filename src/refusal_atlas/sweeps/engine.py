@@ -55,6 +55,7 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
               batch_size: int, judge, executor: Executor | None = None,
               generate_batch: GenerateBatch | None = None, judge_mode: str = "auto",
               dedupe: bool = True, judge_chunk: int = 256,
+              unit_batches: int = 1,
               description: str = "sweep") -> SweepResult:
     """Generate and judge every (condition, prompt) row, resuming from ``folder``.
 
@@ -67,7 +68,12 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
         folder: the results store (``results.jsonl``, ``responses.jsonl``); a re-run with
             the same folder resumes.
         max_new_tokens: generation budget per row.
-        batch_size: rows per batch (speed only).
+        batch_size: rows decoded at once (speed only).
+        unit_batches: a work unit (what an executor runs and the store resumes by) holds
+            this many batches' rows; within it rows join the running batch as others finish
+            (:mod:`refusal_atlas.continuous`), so larger units keep batches fuller and
+            compute the shared prompt prefix once per condition for more prompts (the
+            pipeline's ``executor.unit_batches``, 4); 1: a unit is one batch.
         judge: a judge (:func:`refusal_atlas.judges.get_judge`).
         executor: runs the batches; default :class:`LocalExecutor`.
         generate_batch: generates one batch; default a :class:`BatchGenerator` on ``lm``.
@@ -95,8 +101,10 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
         raise UserError("sweep prompt ids must be unique")
     check_conditions(conditions, vectors, lm.model if lm is not None else None)
     executor = executor or LocalExecutor()
+    if unit_batches < 1:
+        raise UserError(f"unit_batches must be at least 1, got {unit_batches}")
     generate_batch = OOMBackoff(generate_batch or BatchGenerator(
-        lm, formatter, vectors, max_new_tokens=max_new_tokens))
+        lm, formatter, vectors, max_new_tokens=max_new_tokens, max_active=batch_size))
     inline = judges_inline(judge, judge_mode)
     store = ResultsStore(folder)
     store.folder.mkdir(parents=True, exist_ok=True)
@@ -106,7 +114,8 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
     for c in conditions:
         aliases.setdefault((c.canonical() if dedupe else c).id, []).append(c)
     lengths = {p.id: len(formatter.encode(p.text)) for p in prompts}
-    batches = plan_batches(conditions, prompts, lengths, batch_size, dedupe=dedupe)
+    batches = plan_batches(conditions, prompts, lengths, batch_size * unit_batches,
+                           dedupe=dedupe)
 
     # ---- pass 1: generation (judged inline for instant judges)
     have = store.generated()

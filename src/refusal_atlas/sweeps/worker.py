@@ -54,7 +54,9 @@ def _sweep_generator(lm, spec: Mapping[str, Any]) -> OOMBackoff:
                                         if v.get("basis") is not None else None))
                for name, v in spec["vectors"].items()}
     return OOMBackoff(BatchGenerator(lm, formatter, vectors,
-                                     max_new_tokens=spec["max_new_tokens"]))
+                                     max_new_tokens=spec["max_new_tokens"],
+                                     max_active=spec.get("max_active"),
+                                     stop_phrases=spec.get("stop_phrases")))
 
 
 def generator_from_spec(spec: Mapping[str, Any], *, device: str | None = None) -> OOMBackoff:

@@ -72,3 +72,15 @@ def test_a_larger_test_set_labels_only_the_extra_prompts(tiny_config, tmp_path, 
     assert len(after) == len(set(after))  # nothing generated twice
     groups = _json(run / "test_set/test_set.json")["groups"]
     assert {g: len(ids) for g, ids in groups.items()} == {"HR": 4, "HC": 4, "BR": 4, "BC": 4}
+
+
+def test_only_asking_for_full_responses_changes_what_the_stores_depend_on(tiny_config):
+    from refusal_atlas.pipeline.stages.labels import keeps
+
+    cut = tiny_config.model_copy(deep=True)
+    cut.labels.stop_at_verdict = True
+    full = tiny_config.model_copy(deep=True)
+    full.labels.stop_at_verdict = False
+    # stores made before the setting existed (full responses) serve the default
+    assert "full_responses" not in keeps(cut)
+    assert keeps(full) == {**keeps(cut), "full_responses": True}

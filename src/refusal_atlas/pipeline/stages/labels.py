@@ -34,6 +34,7 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
     judge = ctx.judge(cfg.judge, cfg.judge_options)
     scan = ctx.config.layer_scan
     layers = list(range(0, ctx.lm.n_layers + 1, scan.stride))
+    stop_phrases = getattr(judge, "settling_phrases", None) if cfg.stop_at_verdict else None
 
     def label(prompts, description: str) -> list[LabelRecord]:
         responses = generate_responses(
@@ -41,7 +42,8 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
             max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
             description=description, executor=ctx.executor,
             activation_cache=ctx.activation_cache,
-            capture=(layers, [ctx.config.activations.position]))
+            capture=(layers, [ctx.config.activations.position]),
+            unit_batches=ctx.config.executor.unit_batches, stop_phrases=stop_phrases)
         return judge_responses(judge, prompts, responses, out_dir / LABELS_FILE)
 
     rounds = 0
@@ -65,6 +67,7 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
     counts = label_counts(suite, ordered)
     summary = {"judge": judge.name, "approximate_judge": bool(getattr(judge, "approximate", False)),
                "max_new_tokens": cfg.max_new_tokens, "label_all": cfg.label_all,
+               "stopped_at_verdict": bool(stop_phrases),
                "n_prompts": len(suite.all_prompts()), "n_labelled": len(ordered),
                "n_not_labelled": len(suite.all_prompts()) - len(ordered),
                **({} if cfg.label_all else {"rounds": rounds}),
@@ -87,8 +90,11 @@ def check(ctx) -> None:
 
 def keeps(c) -> dict:
     """What the stores (responses, verdicts) depend on: another demand keeps them."""
+    # Only asking for full responses counts: stores cut at the verdict must not serve it,
+    # while full responses (any store from before the setting existed) serve either.
     return {"model": model_settings(c), "judge": c.labels.judge,
-            "judge_options": c.labels.judge_options, "max_new_tokens": c.labels.max_new_tokens}
+            "judge_options": c.labels.judge_options, "max_new_tokens": c.labels.max_new_tokens,
+            **({} if c.labels.stop_at_verdict else {"full_responses": True})}
 
 
 def settings(c) -> dict:
