@@ -119,3 +119,12 @@ def test_join_pads_the_shorter_side_and_trim_drops_unused_slots(qwen_tiny):
 def test_max_and_argmax_pick_the_same_token_on_ties():
     logits = torch.tensor([[0.0, 2.0, 2.0, 1.0], [3.0, 3.0, 3.0, 3.0]], dtype=torch.bfloat16)
     assert torch.equal(logits.max(-1).indices, logits.argmax(-1))
+
+
+def test_a_capture_reused_for_another_batch_holds_that_batch(qwen_tiny):
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    capture = PromptCapture([1], (-2,))
+    for n in (len(PROMPTS), 3):
+        greedy_generate(qwen_tiny.model, fmt.batch(PROMPTS[:n]), max_new_tokens=2, stop_ids=[],
+                        capture=capture, max_active=2)
+        assert capture.acts[1].shape[0] == n
