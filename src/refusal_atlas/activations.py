@@ -24,7 +24,7 @@ from .artifacts import read_tensor_file, unreadable, write_tensors
 from .chat import ChatFormatter, pad_left, resolve_position
 from .generation import length_sorted_batches
 from .hooks import run_capture
-from .kv import cache_kwarg, prefill_shared_prefix
+from .kv import prefixed_inputs
 from .paths import writable_cache_dir, writable_dir
 from .progress import progress_bar
 
@@ -152,14 +152,9 @@ def extract_activations(
 
 def _capture(model, batch, layers: list[int], positions: list[int],
              share_prefix: bool) -> dict[int, torch.Tensor]:
-    shared = (prefill_shared_prefix(model, batch, min_suffix=-min(positions),
-                                    up_to_layer=max(layers))
-              if share_prefix else None)
-    if shared is None:
-        return run_capture(model, batch.input_ids, batch.attention_mask, layers, positions)
-    return run_capture(model, shared.input_ids, shared.attention_mask, layers, positions,
-                       position_ids=shared.position_ids,
-                       **{cache_kwarg(model): shared.cache})
+    inputs, _ = prefixed_inputs(model, batch, share_prefix=share_prefix,
+                                min_suffix=-min(positions), up_to_layer=max(layers))
+    return run_capture(model, layers=layers, positions=positions, **inputs)
 
 
 def _fill_from_cache(cache: ActivationCache, keys: list[str], layers: list[int],

@@ -24,33 +24,21 @@ from typing import Callable, Sequence
 import torch
 
 from . import hooks
-from .chat import pad_left, position_ids_from_mask
 from .kv import (
-    MIN_PREFIX,
+    PrefixGroups,
     cache_kwarg,
-    full_attention_only,
     gather_rows,
     join_rows,
     new_cache,
+    prefill_prefix_groups,
     rows_mergeable,
-    shared_prefix_len,
+    suffix_inputs,
     trim_left,
 )
 
 REFILL_FRACTION = 4
 """Rows join when at least 1/REFILL_FRACTION of the slots are free: fewer, larger prefills
 (one forward each) against slots left idle meanwhile."""
-
-
-@dataclass
-class _Prefix:
-    """The prompt prefix every row shares, computed once per intervention group."""
-
-    cache: object
-    """``[n_groups]`` rows of ``length`` slots."""
-    group: torch.Tensor
-    """The group of every row of the call."""
-    length: int
 
 
 @dataclass
@@ -87,7 +75,7 @@ class Decoder:
         self.cache_arg = cache_kwarg(model)
         n = len(self.rows)
         # Joining needs plain per-slot caches; without them every row starts at once.
-        self.joinable = _can_join(model)
+        self.joinable = rows_mergeable(model)
         self.max_active = max(1, max_active) if drop_finished and self.joinable else n
         self.out: list[list[int]] = [[] for _ in range(n)]
         # captured positions must lie in the rows' own tokens, after the shared prefix
@@ -96,22 +84,11 @@ class Decoder:
 
     # -- prefix -----------------------------------------------------------------------
 
-    def _shared_prefix(self) -> _Prefix | None:
+    def _shared_prefix(self) -> PrefixGroups | None:
         if not self.joinable:  # copying the prefix to joining rows needs per-slot caches
             return None
-        p = shared_prefix_len(self.rows, min_suffix=self.own)
-        if p < MIN_PREFIX:
-            return None
-        reps, group = hooks.row_groups(self.model, len(self.rows))
-        if len(reps) == len(self.rows):
-            return None
-        cache = new_cache(self.model)
-        ids = torch.tensor([self.rows[0][:p]], device=self.device).expand(len(reps), p)
-        with hooks.rows_subset(self.model, reps.to(self.device)):
-            self.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                       position_ids=torch.arange(p, device=self.device).expand(len(reps), p),
-                       use_cache=True, logits_to_keep=1, **{self.cache_arg: cache})
-        return _Prefix(cache, group.to(self.device), p)
+        return prefill_prefix_groups(self.model, self.rows, device=self.device,
+                                     min_suffix=self.own)
 
     # -- rows joining -----------------------------------------------------------------
 
@@ -119,23 +96,19 @@ class Decoder:
         """Prefill rows ``take``; their first tokens are emitted. Returns those still going."""
         index = torch.tensor(take, device=self.device)
         p = self.prefix.length if self.prefix is not None else 0
-        own = pad_left([self.rows[i][p:] for i in take], self.pad_id).to(self.device)
-        if self.prefix is not None:
-            cache = gather_rows(self.model, self.prefix.cache, self.prefix.group[index])
-            ones = torch.ones(len(take), p, dtype=own.attention_mask.dtype, device=self.device)
-            mask = torch.cat([ones, own.attention_mask], dim=1)
-            positions = position_ids_from_mask(mask)[:, p:]
-        else:
-            cache, mask, positions = new_cache(self.model), own.attention_mask, own.position_ids
+        ids, mask, positions = suffix_inputs([self.rows[i] for i in take], p, self.pad_id,
+                                             self.device)
+        cache = (gather_rows(self.model, self.prefix.cache, self.prefix.group[index])
+                 if self.prefix is not None else new_cache(self.model))
         capture = self.capture
         with hooks.rows_subset(self.model, index):
             if capture is not None:
                 with hooks.capture_resid_pre(self.model, capture.layers,
                                              capture.positions) as captured:
-                    logits = self._forward(own.input_ids, mask, positions, cache)
+                    logits = self._forward(ids, mask, positions, cache)
                 self._keep_capture(index, captured.acts)
             else:
-                logits = self._forward(own.input_ids, mask, positions, cache)
+                logits = self._forward(ids, mask, positions, cache)
         running = _Running(index, cache, mask, positions[:, -1] + 1, logits[:, -1].max(-1).indices)
         return self._emit(running)
 
@@ -209,10 +182,6 @@ class Decoder:
         if not self.drop:
             self.out = [_cut_at_stop(ids, self.stop) for ids in self.out]
         return self.out
-
-
-def _can_join(model) -> bool:
-    return full_attention_only(model) and rows_mergeable(model, new_cache(model))
 
 
 def _cut_at_stop(ids: list[int], stop: set[int]) -> list[int]:

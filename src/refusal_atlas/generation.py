@@ -89,12 +89,12 @@ def stop_at_phrases(tokenizer, phrases: Sequence[str]) -> Callable[[list[int]], 
     Example:
         >>> stop = stop_at_phrases(lm.tokenizer, SubstringJudge().settling_phrases)  # doctest: +SKIP
     """
-    from .judges.substring import normalise_apostrophes
+    from .judges.substring import match_key
 
     keys = tuple(phrases)
 
     def settled(ids: list[int]) -> bool:
-        text = normalise_apostrophes(decode(tokenizer, ids)).lower()
+        text = match_key(decode(tokenizer, ids))
         return any(k in text for k in keys)
 
     return settled

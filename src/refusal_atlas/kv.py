@@ -95,31 +95,42 @@ class SharedPrefix:
     prefix_len: int
 
 
+@dataclass
+class PrefixGroups:
+    """The prompt prefix every row shares, run once per group of identically-intervened
+    rows (:func:`~.hooks.row_groups`)."""
+
+    cache: object
+    """One row per group, ``length`` slots."""
+    group: torch.Tensor
+    """Each row's group."""
+    length: int
+
+
 @torch.no_grad()
-def prefill_shared_prefix(model, batch: EncodedBatch, *, min_suffix: int = 1,
-                          min_prefix: int = MIN_PREFIX,
-                          up_to_layer: int | None = None) -> SharedPrefix | None:
-    """Run the batch's shared prefix once per intervention group into a new KV cache.
+def prefill_prefix_groups(model, rows: Sequence[Sequence[int]], *, device,
+                          min_suffix: int = 1, min_prefix: int = MIN_PREFIX,
+                          up_to_layer: int | None = None) -> PrefixGroups | None:
+    """The prefix all ``rows`` (token lists) share, run once per intervention group into a
+    new KV cache (rows narrowed with :func:`~.hooks.rows_subset`).
 
     ``up_to_layer``: fill the cache of the layers before it only (for a forward that stops
     there, :func:`~.hooks.run_capture`).
 
     Returns None when there is nothing to share (one row, a prefix shorter than
     ``min_prefix``, every row intervened differently, or a model with sliding-window
-    layers, :func:`full_attention_only`); the caller then runs the batch as it is.
+    layers, :func:`full_attention_only`).
     """
     if not full_attention_only(model):
         return None
-    rows = row_tokens(batch)
     p = shared_prefix_len(rows, min_suffix=min_suffix)
     if p < min_prefix:
         return None
     reps, group = hooks.row_groups(model, len(rows))
     if len(reps) == len(rows):
         return None
-    device = batch.input_ids.device
     cache = new_cache(model)
-    ids = torch.tensor([rows[0][:p]], dtype=torch.long, device=device).expand(len(reps), p)
+    ids = torch.tensor([list(rows[0][:p])], dtype=torch.long, device=device).expand(len(reps), p)
     stop = (hooks.capture_resid_pre(model, [up_to_layer], [-1], stop=True)
             if up_to_layer is not None else nullcontext())
     with hooks.rows_subset(model, reps.to(device)), stop:
@@ -129,11 +140,56 @@ def prefill_shared_prefix(model, batch: EncodedBatch, *, min_suffix: int = 1,
                   use_cache=True, logits_to_keep=1, **{cache_kwarg(model): cache})
         except hooks.StopForward:
             pass
-    cache.batch_select_indices(group.to(device))
-    own = pad_left([r[p:] for r in rows], int(batch.input_ids[0, 0])).to(device)
-    mask = torch.cat([torch.ones(len(rows), p, dtype=own.attention_mask.dtype, device=device),
-                      own.attention_mask], dim=1)
-    return SharedPrefix(cache, own.input_ids, mask, position_ids_from_mask(mask)[:, p:], p)
+    return PrefixGroups(cache, group.to(device), p)
+
+
+def suffix_inputs(rows: Sequence[Sequence[int]], prefix_len: int, pad_id: int, device
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask, position_ids)`` for the rows' tokens after a prefix of
+    ``prefix_len`` already in the cache: the own tokens left-padded, the mask over prefix,
+    padding and own tokens, the positions continuing after the prefix (0: plain rows)."""
+    own = pad_left([list(r[prefix_len:]) for r in rows], pad_id).to(device)
+    mask = torch.cat([torch.ones(len(rows), prefix_len, dtype=own.attention_mask.dtype,
+                                 device=device), own.attention_mask], dim=1)
+    return own.input_ids, mask, position_ids_from_mask(mask)[:, prefix_len:]
+
+
+def prefill_shared_prefix(model, batch: EncodedBatch, *, min_suffix: int = 1,
+                          min_prefix: int = MIN_PREFIX,
+                          up_to_layer: int | None = None) -> SharedPrefix | None:
+    """Run the batch's shared prefix once per intervention group into a new KV cache, copied
+    to every row (:func:`prefill_prefix_groups`; None when there is nothing to share, and
+    the caller then runs the batch as it is)."""
+    rows = row_tokens(batch)
+    device = batch.input_ids.device
+    groups = prefill_prefix_groups(model, rows, device=device, min_suffix=min_suffix,
+                                   min_prefix=min_prefix, up_to_layer=up_to_layer)
+    if groups is None:
+        return None
+    groups.cache.batch_select_indices(groups.group)
+    ids, mask, positions = suffix_inputs(rows, groups.length, int(batch.input_ids[0, 0]), device)
+    return SharedPrefix(groups.cache, ids, mask, positions, groups.length)
+
+
+def prefixed_inputs(model, batch: EncodedBatch, *, share_prefix: bool = True,
+                    min_suffix: int = 1, up_to_layer: int | None = None) -> tuple[dict, int]:
+    """Forward arguments for ``batch`` and the length of the prefix they skip: with
+    ``share_prefix`` and a prefix to share, the rows' own tokens and the cache holding the
+    prefix (:func:`prefill_shared_prefix`), else the batch as it is (0).
+
+    Example::
+
+        inputs, skipped = prefixed_inputs(model, batch)
+        logits = model(**inputs, use_cache=skipped > 0, logits_to_keep=1).logits
+    """
+    shared = (prefill_shared_prefix(model, batch, min_suffix=min_suffix, up_to_layer=up_to_layer)
+              if share_prefix else None)
+    if shared is None:
+        return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
+                "position_ids": batch.position_ids}, 0
+    return {"input_ids": shared.input_ids, "attention_mask": shared.attention_mask,
+            "position_ids": shared.position_ids,
+            cache_kwarg(model): shared.cache}, shared.prefix_len
 
 
 # ---------------------------------------------------------------------------
@@ -144,13 +200,14 @@ def _layers(cache) -> list:
     return list(getattr(cache, "layers", []))
 
 
-def rows_mergeable(model, cache) -> bool:
-    """Whether rows of ``cache`` can be copied, joined and left-trimmed slot by slot: every
-    layer a plain growing layer (keys and values ``[B, H, T, D]``) of a full-attention
-    model. Sliding-window and recurrent layers keep state that is not one slot per token."""
+def rows_mergeable(model) -> bool:
+    """Whether rows of the model's cache can be copied, joined and left-trimmed slot by
+    slot: every layer a plain growing layer (keys and values ``[B, H, T, D]``) of a
+    full-attention model. Sliding-window and recurrent layers keep state that is not one
+    slot per token."""
     from transformers.cache_utils import DynamicLayer
 
-    layers = _layers(cache)
+    layers = _layers(new_cache(model))
     return (full_attention_only(model) and bool(layers)
             and all(type(layer) is DynamicLayer for layer in layers))
 

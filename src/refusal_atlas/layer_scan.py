@@ -17,7 +17,7 @@ import torch
 from .directions import diff_in_means
 from .errors import UserError
 from .hooks import add_to_resid_pre
-from .kv import cache_kwarg, prefill_shared_prefix
+from .kv import prefixed_inputs
 
 
 @dataclass
@@ -155,14 +155,8 @@ def first_token_log_odds(model, batch, token_ids: Sequence[int], *,
     pass reading only the last position's logits; hooks active on ``model`` apply).
     ``share_prefix``: the chat template's prefix every prompt shares is computed once
     (:func:`~.kv.prefill_shared_prefix`)."""
-    shared = prefill_shared_prefix(model, batch) if share_prefix else None
-    if shared is None:
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       position_ids=batch.position_ids, use_cache=False, logits_to_keep=1).logits
-    else:
-        logits = model(input_ids=shared.input_ids, attention_mask=shared.attention_mask,
-                       position_ids=shared.position_ids, use_cache=True, logits_to_keep=1,
-                       **{cache_kwarg(model): shared.cache}).logits
+    inputs, skipped = prefixed_inputs(model, batch, share_prefix=share_prefix)
+    logits = model(**inputs, use_cache=skipped > 0, logits_to_keep=1).logits
     return refusal_log_odds(logits[:, -1], token_ids)
 
 

@@ -52,7 +52,7 @@ from ..chat import pad_left
 from ..errors import UserError
 from ..generation import length_sorted_batches
 from ..hooks import run_capture
-from ..kv import cache_kwarg, prefill_shared_prefix
+from ..kv import prefixed_inputs
 from ..progress import progress_bar
 
 SOURCES = ("prompt", "response", "file", "position")
@@ -259,16 +259,10 @@ def _run_to_layer(model, batch, layer: int, keep_from: int) -> tuple[torch.Tenso
     """``resid_pre`` of ``layer`` at every position after the first ``shared``, and
     ``shared``: the prefix every row shares (the chat template's), computed once per batch
     when no row keeps rows inside it (every row's ``keep_from`` lies past it)."""
-    lengths = batch.lengths
-    prefix = (prefill_shared_prefix(model, batch, min_suffix=max(1, min(lengths) - keep_from),
-                                    up_to_layer=layer)
-              if keep_from > 0 else None)
-    if prefix is None:
-        return run_capture(model, batch.input_ids, batch.attention_mask, [layer])[layer], 0
-    acts = run_capture(model, prefix.input_ids, prefix.attention_mask, [layer],
-                       position_ids=prefix.position_ids,
-                       **{cache_kwarg(model): prefix.cache})[layer]
-    return acts, prefix.prefix_len
+    inputs, shared = prefixed_inputs(model, batch, share_prefix=keep_from > 0,
+                                     min_suffix=max(1, min(batch.lengths) - keep_from),
+                                     up_to_layer=layer)
+    return run_capture(model, layers=[layer], **inputs)[layer], shared
 
 
 # --------------------------------------------------------------------------- collection
