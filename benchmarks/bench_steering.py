@@ -39,8 +39,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--data", default=None, help="suite (default: paper if available, else demo)")
     p.add_argument("--batch-size", type=int, default=64,
                    help="rows per batch (default: the demo preset's steering.batch_size)")
-    p.add_argument("--unit-batches", type=int, default=4,
-                   help="batches per work unit (default: the pipeline's executor.unit_batches)")
+    p.add_argument("--unit-batches", type=int, default=16,
+                   help="batches per work unit (default: the pipeline's local executor.unit_batches)")
     p.add_argument("--n-prompts", type=int, default=12,
                    help="prompts per condition in the grid comparison")
     p.add_argument("--new-tokens", type=int, default=32)

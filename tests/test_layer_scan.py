@@ -62,3 +62,31 @@ def test_first_token_log_odds_with_the_shared_prefix_computed_once(tiny_lm):
         shared = first_token_log_odds(tiny_lm.model, batch, [42, 7])
         plain = first_token_log_odds(tiny_lm.model, batch, [42, 7], share_prefix=False)
     torch.testing.assert_close(shared, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_each_layers_pass_starting_from_the_baseline_gives_the_full_passes_scores(
+        tiny_lm, monkeypatch):
+    """The blocks before a candidate layer are replayed from the unhooked pass (fp32)."""
+    from refusal_atlas import hooks
+
+    batch = ChatFormatter(tiny_lm.tokenizer).batch(
+        ["How do I bake bread?", "Tell me a story.", "Hi", "Name a colour, please."])
+    g = torch.Generator().manual_seed(0)
+    candidates = {}
+    for layer in range(1, tiny_lm.n_layers):
+        v = torch.randn(tiny_lm.d_model, generator=g)
+        candidates[layer] = (v / v.norm(), 6.0)
+    replayed: list[int] = []
+    real = hooks.replay_blocks
+
+    def spy(model, upto, hidden):
+        replayed.append(upto)
+        return real(model, upto, hidden)
+
+    plain = induce_scores(tiny_lm.model, batch, candidates, [42, 7],
+                          base=first_token_log_odds(tiny_lm.model, batch, [42, 7]))
+    monkeypatch.setattr(hooks, "replay_blocks", spy)
+    fast = induce_scores(tiny_lm.model, batch, candidates, [42, 7])
+    assert replayed == list(candidates)
+    assert fast == pytest.approx(plain, abs=1e-4)
+    assert max(abs(s) for s in plain.values()) > 1e-3  # the steering moved the log-odds

@@ -10,7 +10,8 @@ about linearly in rows, so there the measured gain is a few percent.)
 
 The shared chat-template prefix is computed once per call for each group of
 identically-intervened rows (:func:`~.hooks.row_groups`) and copied to every row that
-joins, instead of once per batch and group.
+joins, instead of once per batch and group. Rows of one prompt joining together run the
+blocks before the first intervention once (:mod:`~.trunk`).
 
 Per-row interventions hold one row per row of the call; every forward narrows them to the
 rows it runs (:func:`~.hooks.rows_subset`), so rows can join in any order.
@@ -35,6 +36,7 @@ from .kv import (
     suffix_inputs,
     trim_left,
 )
+from .trunk import prefill_sharing_trunk
 
 REFILL_FRACTION = 4
 """Rows join when at least 1/REFILL_FRACTION of the slots are free: fewer, larger prefills
@@ -81,6 +83,8 @@ class Decoder:
         # captured positions must lie in the rows' own tokens, after the shared prefix
         self.own = max(1, -min(capture.positions)) if capture is not None else 1
         self.prefix = self._shared_prefix() if share_prefix else None
+        # replaying blocks into a cache needs per-slot caches too
+        self.share_trunk = share_prefix and self.joinable
 
     # -- prefix -----------------------------------------------------------------------
 
@@ -105,12 +109,18 @@ class Decoder:
             if capture is not None:
                 with hooks.capture_resid_pre(self.model, capture.layers,
                                              capture.positions) as captured:
-                    logits = self._forward(ids, mask, positions, cache)
+                    logits = self._prefill_forward(ids, mask, positions, cache)
                 self._keep_capture(index, captured.acts)
             else:
-                logits = self._forward(ids, mask, positions, cache)
+                logits = self._prefill_forward(ids, mask, positions, cache)
         running = _Running(index, cache, mask, positions[:, -1] + 1, logits[:, -1].max(-1).indices)
         return self._emit(running)
+
+    def _prefill_forward(self, ids, mask, positions, cache) -> torch.Tensor:
+        logits = None
+        if self.share_trunk:  # rows of one prompt under other interventions
+            logits = prefill_sharing_trunk(self.model, ids, mask, positions, cache)
+        return self._forward(ids, mask, positions, cache) if logits is None else logits
 
     def _keep_capture(self, index: torch.Tensor, acts: dict[int, torch.Tensor]) -> None:
         for layer, a in acts.items():

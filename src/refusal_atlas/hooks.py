@@ -25,74 +25,16 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+# Locating modules (re-exported: callers reach them as hooks.decoder_layers, ...)
+from .blocks import (  # noqa: F401
+    decoder_layers,
+    final_norm,
+    n_layers,
+    resid_pre_module,
+    sublayer_output_modules,
+)
 from .chat import position_ids_from_mask
 from .errors import UserError
-
-# ---------------------------------------------------------------------------
-# Locating modules
-
-
-def _find(model: nn.Module, paths: Sequence[str], kind: type) -> nn.Module | None:
-    """The first attribute path that resolves to a module of type ``kind``."""
-    for path in paths:
-        module: Any = model
-        for attr in path.split("."):
-            module = getattr(module, attr, None)
-            if module is None:
-                break
-        if isinstance(module, kind):
-            return module
-    return None
-
-
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The list of decoder blocks of a causal LM, whatever its wrapper."""
-    found = _find(model, ("model.layers", "model.model.layers", "transformer.h",
-                          "gpt_neox.layers", "model.decoder.layers", "layers"), nn.ModuleList)
-    if found is None:
-        raise UserError(f"cannot find the decoder layers of {type(model).__name__}")
-    return found
-
-
-def final_norm(model: nn.Module) -> nn.Module:
-    found = _find(model, ("model.norm", "model.model.norm", "transformer.ln_f",
-                          "gpt_neox.final_layer_norm", "model.decoder.final_layer_norm", "norm"),
-                  nn.Module)
-    if found is None:
-        raise UserError(f"cannot find the final norm of {type(model).__name__}")
-    return found
-
-
-def n_layers(model: nn.Module) -> int:
-    return len(decoder_layers(model))
-
-
-def resid_pre_module(model: nn.Module, layer: int) -> nn.Module:
-    """The module whose *input* is ``resid_pre`` of ``layer`` (0..n_layers)."""
-    layers = decoder_layers(model)
-    if not 0 <= layer <= len(layers):
-        raise UserError(f"layer {layer} is out of range: this model has layers 0..{len(layers) - 1} "
-                        f"(and {len(layers)} for the final residual stream)")
-    return layers[layer] if layer < len(layers) else final_norm(model)
-
-
-def sublayer_output_modules(block: nn.Module) -> list[nn.Module]:
-    """Modules whose outputs are what a block adds to the residual stream.
-
-    Gemma-2/3 and OLMo-2 normalise each sub-layer's output before the residual add
-    (``post_attention_layernorm`` / ``post_feedforward_layernorm``), so their outputs are
-    the contributions. Elsewhere (Llama, Qwen2, Mistral: where ``post_attention_layernorm``
-    is the *pre*-MLP norm) the attention and MLP outputs are.
-    """
-    if hasattr(block, "post_feedforward_layernorm") and hasattr(block, "post_attention_layernorm"):
-        return [block.post_attention_layernorm, block.post_feedforward_layernorm]
-    attn = next((getattr(block, n) for n in ("self_attn", "attn", "attention") if hasattr(block, n)),
-                None)
-    mlp = next((getattr(block, n) for n in ("mlp", "feed_forward") if hasattr(block, n)), None)
-    if attn is None or mlp is None:
-        raise UserError(f"cannot find attention and MLP sub-layers in {type(block).__name__}")
-    return [attn, mlp]
-
 
 # ---------------------------------------------------------------------------
 # Per-row state that follows the batch
@@ -249,11 +191,12 @@ class Capture:
 @contextmanager
 def capture_resid_pre(model: nn.Module, layers: Sequence[int],
                       positions: Sequence[int] | None = None, *,
-                      stop: bool = False) -> Iterator[Capture]:
+                      stop: bool = False, first: bool = False) -> Iterator[Capture]:
     """Record ``resid_pre`` of ``layers`` (at negative ``positions``, or all if None).
 
     With ``stop=True`` the hook of the deepest requested layer raises :class:`StopForward`
     after reading it, so no later layer (nor the LM head) runs; use :func:`run_capture`.
+    ``first``: read before the other hooks on those layers (interventions there) apply.
     """
     layers = sorted(set(int(layer) for layer in layers))
     if not layers:
@@ -272,7 +215,7 @@ def capture_resid_pre(model: nn.Module, layers: Sequence[int],
                 raise StopForward
             return None
 
-        handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+        handles.append(module.register_forward_pre_hook(hook, with_kwargs=True, prepend=first))
     with _hooks(handles):
         yield capture
 
@@ -452,6 +395,55 @@ def edit_resid_pre(model: nn.Module, layer: int,
     handle = module.register_forward_pre_hook(hook, with_kwargs=True)
     with _hooks([handle]), _tracked(model, [mask] if mask is not None else []):
         yield
+
+
+# ---------------------------------------------------------------------------
+# Blocks run once for several rows
+
+
+def _acts(hook: Callable) -> bool:
+    # transformers installs these once a call asks for hidden states or attentions, and
+    # they record only while such a call runs (never in ours)
+    return not (getattr(hook, "__name__", "") == "output_capturing_hook"
+                and getattr(hook, "__module__", "").startswith("transformers."))
+
+
+def first_hooked_block(model: nn.Module) -> int:
+    """The first decoder block with a hook anywhere in it (``n_layers`` if none, 0 with a
+    global module hook): every block before it computes what it would with no hook at all."""
+    from torch.nn.modules import module as torch_module
+
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+        return 0
+    blocks = decoder_layers(model)
+    for index, block in enumerate(blocks):
+        for m in block.modules():
+            if any(map(_acts, [*m._forward_hooks.values(), *m._forward_pre_hooks.values()])):
+                return index
+    return len(blocks)
+
+
+@contextmanager
+def replay_blocks(model: nn.Module, upto: int, hidden: torch.Tensor) -> Iterator[None]:
+    """Blocks ``0..upto-1`` do not run: each returns ``hidden``, the input of block ``upto``
+    already computed (for other rows with the same tokens, :mod:`~.trunk`). Their keys and
+    values are not written to the KV cache; the caller puts them there."""
+    blocks = list(decoder_layers(model))[:upto]
+    saved = [block.__dict__.get("forward") for block in blocks]
+
+    def replayed(*_args, **_kwargs):
+        return hidden
+
+    for block in blocks:
+        block.forward = replayed
+    try:
+        yield
+    finally:
+        for block, forward in zip(blocks, saved):
+            if forward is None:
+                del block.forward
+            else:
+                block.forward = forward
 
 
 def active_hook_count(model: nn.Module) -> int:

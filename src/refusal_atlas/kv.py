@@ -215,11 +215,22 @@ def rows_mergeable(model) -> bool:
 def gather_rows(model, cache, index: torch.Tensor):
     """A new cache holding rows ``index`` of ``cache`` (rows may repeat); ``cache`` is kept."""
     out = new_cache(model)
-    for src, dst in zip(_layers(cache), _layers(out)):
-        dst.lazy_initialization(src.keys, src.values)
-        dst.keys = src.keys.index_select(0, index)
-        dst.values = src.values.index_select(0, index)
+    copy_layers(cache, out, range(len(_layers(cache))), index)
     return out
+
+
+def copy_layers(src, dst, layers, index: torch.Tensor) -> None:
+    """Layers ``layers`` of cache ``dst`` replaced by rows ``index`` of ``src``'s (empty
+    layers of ``src`` are skipped)."""
+    src_layers, dst_layers = _layers(src), _layers(dst)
+    for i in layers:
+        a, b = src_layers[i], dst_layers[i]
+        if not a.is_initialized:
+            continue
+        if not b.is_initialized:
+            b.lazy_initialization(a.keys, a.values)
+        b.keys = a.keys.index_select(0, index)
+        b.values = a.values.index_select(0, index)
 
 
 def _pad_slots(t: torch.Tensor, width: int) -> torch.Tensor:

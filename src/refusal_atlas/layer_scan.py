@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from . import hooks
 from .directions import diff_in_means
 from .errors import UserError
 from .hooks import add_to_resid_pre
@@ -160,22 +161,70 @@ def first_token_log_odds(model, batch, token_ids: Sequence[int], *,
     return refusal_log_odds(logits[:, -1], token_ids)
 
 
+@dataclass
+class BasePass:
+    """The unhooked pass of :func:`induce_scores`: each prompt's refusal log-odds and the
+    ``resid_pre`` of its tokens after the shared prefix at the candidate layers, from
+    which a pass hooked at one of those layers starts (the blocks before it replayed,
+    :func:`~.hooks.replay_blocks`)."""
+
+    log_odds: torch.Tensor
+    resid: dict[int, torch.Tensor]
+
+
+@torch.no_grad()
+def base_pass(model, batch, token_ids: Sequence[int], layers: Sequence[int]) -> BasePass:
+    """:func:`first_token_log_odds` with no hook, keeping ``resid_pre`` at ``layers``."""
+    inputs, skipped = prefixed_inputs(model, batch)
+    returns_tensor: list[bool] = []
+    watch = hooks.decoder_layers(model)[0].register_forward_hook(
+        lambda _m, _a, out: returns_tensor.append(isinstance(out, torch.Tensor)))
+    kept = sorted({int(layer) for layer in layers if 0 < int(layer) < hooks.n_layers(model)})
+    try:
+        with hooks.capture_resid_pre(model, kept or [0], None) as captured:
+            logits = model(**inputs, use_cache=skipped > 0, logits_to_keep=1).logits
+    finally:
+        watch.remove()
+    # a block that returns a tuple cannot be replayed by a tensor
+    resid = {k: captured.acts[k] for k in kept} if returns_tensor == [True] else {}
+    return BasePass(refusal_log_odds(logits[:, -1], token_ids), resid)
+
+
+@torch.no_grad()
+def _hooked_log_odds(model, batch, token_ids: Sequence[int], base: BasePass | None
+                     ) -> torch.Tensor:
+    """:func:`first_token_log_odds` under the active hooks, the blocks before the first
+    hooked one replayed from ``base`` (they compute what the unhooked pass did)."""
+    upto = hooks.first_hooked_block(model)
+    if base is None or upto not in base.resid:
+        return first_token_log_odds(model, batch, token_ids)
+    inputs, skipped = prefixed_inputs(model, batch)
+    with hooks.replay_blocks(model, upto, base.resid[upto]):
+        logits = model(**inputs, use_cache=skipped > 0, logits_to_keep=1).logits
+    return refusal_log_odds(logits[:, -1], token_ids)
+
+
 @torch.no_grad()
 def induce_scores(model, batch, candidates: Mapping[int, tuple[torch.Tensor, float]],
                   token_ids: Sequence[int], on_layer=None,
-                  base: torch.Tensor | None = None) -> dict[int, float]:
+                  base: BasePass | torch.Tensor | None = None) -> dict[int, float]:
     """Per layer: how much adding alpha * d at resid_pre raises the refusal log-odds.
 
     ``candidates`` maps layer -> (unit direction, alpha). One forward pass per layer over
     ``batch`` (benign, complied prompts), reading only the last position's logits, plus one
-    without a hook unless ``base`` (:func:`first_token_log_odds` of the same batch) is given.
+    without a hook unless ``base`` is given: a :class:`BasePass` of the same batch (each
+    layer's pass then starts at that layer, ~40% less compute over a scan's layers) or
+    :func:`first_token_log_odds` of it.
     """
     if base is None:
-        base = first_token_log_odds(model, batch, token_ids)
+        base = base_pass(model, batch, token_ids, list(candidates))
+    reference = base.log_odds if isinstance(base, BasePass) else base
+    replay = base if isinstance(base, BasePass) else None
     scores = {}
     for layer, (unit, alpha) in candidates.items():
         with add_to_resid_pre(model, layer, unit, alpha=alpha):
-            scores[layer] = float((first_token_log_odds(model, batch, token_ids) - base).mean())
+            hooked = _hooked_log_odds(model, batch, token_ids, replay)
+            scores[layer] = float((hooked - reference).mean())
         if on_layer is not None:
             on_layer()
     return scores

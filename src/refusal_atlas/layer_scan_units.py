@@ -30,7 +30,7 @@ from .activations import ActivationCache, extract_activations
 from .chat import ChatFormatter, pad_left, resolve_position
 from .errors import UserError
 from .generation import length_sorted_batches
-from .layer_scan import first_token_log_odds, induce_scores
+from .layer_scan import BasePass, base_pass, induce_scores
 from .progress import progress_bar
 
 
@@ -228,16 +228,19 @@ class InduceLayers:
     """
 
     def __init__(self, lm, formatter: ChatFormatter, texts: Sequence[str],
-                 token_ids: Sequence[int]):
+                 token_ids: Sequence[int], layers: Sequence[int] | None = None):
         self.lm, self.formatter = lm, formatter
         self.texts, self.token_ids = list(texts), [int(t) for t in token_ids]
+        # the layers units will score: their passes start from the baseline's resid_pre
+        self.layers = sorted(int(x) for x in (layers if layers is not None
+                                              else range(1, lm.n_layers)))
         self.batch = pad_left([formatter.encode(t) for t in self.texts],
                               formatter.pad_id).to(lm.device)
-        self._base: torch.Tensor | None = None
+        self._base: BasePass | None = None
 
     def score(self, layer: int, direction: torch.Tensor, alpha: float) -> float:
         if self._base is None:
-            self._base = first_token_log_odds(self.lm.model, self.batch, self.token_ids)
+            self._base = base_pass(self.lm.model, self.batch, self.token_ids, self.layers)
         return induce_scores(self.lm.model, self.batch, {layer: (direction, alpha)},
                              self.token_ids, base=self._base)[layer]
 
@@ -248,7 +251,7 @@ class InduceLayers:
         """Plain data a worker rebuilds this task from (:func:`induce_worker`)."""
         return {"task": "induce", "model": _load_args(self.lm),
                 "formatter": _formatter_settings(self.formatter), "texts": self.texts,
-                "token_ids": self.token_ids}
+                "token_ids": self.token_ids, "layers": self.layers}
 
 
 def encode_induce(unit: InduceUnit) -> dict[str, Any]:
@@ -267,7 +270,7 @@ def decode_induce(unit: InduceUnit, data: Mapping[str, Any]) -> tuple[InduceUnit
 def induce_worker(lm, spec: Mapping[str, Any]) -> Callable[[dict], dict]:
     """A worker's side of :class:`InduceLayers`: layer data -> its score."""
     task = InduceLayers(lm, ChatFormatter(lm.tokenizer, **spec["formatter"]), spec["texts"],
-                        spec["token_ids"])
+                        spec["token_ids"], spec.get("layers"))
 
     def run(data: dict) -> dict:
         direction = torch.tensor(data["direction"], dtype=torch.float32)
@@ -288,7 +291,7 @@ def scan_induce_scores(executor, lm, formatter: ChatFormatter, texts: Sequence[s
                                     causal_candidates(scan, hr, bc, n_model_layers=24,
                                                       max_depth=0.8), tokens)
     """
-    task = InduceLayers(lm, formatter, texts, token_ids)
+    task = InduceLayers(lm, formatter, texts, token_ids, list(candidates))
     units = [InduceUnit(int(layer), direction, float(alpha))
              for layer, (direction, alpha) in candidates.items()]
     scores = {}

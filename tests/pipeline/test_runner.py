@@ -107,6 +107,8 @@ def test_force_redoes_a_stage_and_its_dependents(tiny_config, tmp_path):
 
 
 def test_interrupted_labelling_resumes_to_the_same_result(tiny_config, tmp_path, monkeypatch):
+    tiny_config = tiny_config.model_copy(deep=True)
+    tiny_config.executor.unit_batches = 1  # units of one batch: the run dies between units
     clean = tmp_path / "clean"
     run_pipeline(tiny_config, clean, ["labels"])
 

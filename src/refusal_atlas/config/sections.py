@@ -136,10 +136,12 @@ class ExecutorSection(_Section):
 
     name: str = "local"
     """local | ray (the keys of ``sweeps.EXECUTORS``)."""
-    unit_batches: int = Field(4, ge=1)
+    unit_batches: int | None = Field(None, ge=1)
     """Batches per work unit. A unit's rows decode ``batch_size`` at a time and join the
-    running batch as others finish, so larger units keep the batch fuller; a unit is also
-    what an interrupted run redoes and what one worker takes."""
+    running batch as others finish, so larger units keep the batch fuller (the batch
+    drains once per unit); a unit is also what an interrupted run redoes and what one
+    worker takes. None: 16 with the local executor (fewer drains; see docs/steering.md),
+    4 with Ray (more units to spread over actors)."""
     address: str | None = None
     """ray: the cluster to join (``ray://host:10001``, ``auto``); None: ``RAY_ADDRESS``, and
     without it a new local cluster."""
@@ -180,6 +182,12 @@ class ExecutorSection(_Section):
         if value > 1 and value != int(value):
             raise ValueError(f"num_gpus above 1 must be a whole number of GPUs, got {value:g}")
         return value
+
+    def batches_per_unit(self) -> int:
+        """``unit_batches``, or its default for this executor."""
+        if self.unit_batches is not None:
+            return self.unit_batches
+        return 16 if self.name == "local" else 4
 
     def options(self) -> dict[str, Any]:
         """The executor's keyword arguments (:func:`~refusal_atlas.sweeps.get_executor`)."""

@@ -43,7 +43,7 @@ def run(ctx, out_dir: Path, resuming: bool) -> dict:
             description=description, executor=ctx.executor,
             activation_cache=ctx.activation_cache,
             capture=(layers, [ctx.config.activations.position]),
-            unit_batches=ctx.config.executor.unit_batches, stop_phrases=stop_phrases)
+            unit_batches=ctx.config.executor.batches_per_unit(), stop_phrases=stop_phrases)
         return judge_responses(judge, prompts, responses, out_dir / LABELS_FILE)
 
     rounds = 0

@@ -92,7 +92,7 @@ def run_sweep_stage(ctx, out_dir: Path, vectors: Mapping[str, Any], conditions: 
                 "max_new_tokens": st.max_new_tokens, "judge": judge.name})
     result = run_sweep(ctx.lm, ctx.formatter, prompts, conditions, vectors, out_dir,
                        max_new_tokens=st.max_new_tokens, batch_size=st.batch_size, judge=judge,
-                       executor=ctx.executor, unit_batches=ctx.config.executor.unit_batches,
+                       executor=ctx.executor, unit_batches=ctx.config.executor.batches_per_unit(),
                        description=description)
     summary = sweep_metrics(result.rows, judge, alphas=alpha_info)
     summary["sweep"] = result.stats
