@@ -37,7 +37,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--data", default=None, help="suite (default: paper if available, else demo)")
-    p.add_argument("--batch-size", type=int, default=64,
+    p.add_argument("--batch-size", type=int, default=128,
                    help="rows per batch (default: the demo preset's steering.batch_size)")
     p.add_argument("--unit-batches", type=int, default=16,
                    help="batches per work unit (default: the pipeline's local executor.unit_batches)")
