@@ -21,7 +21,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 RUN_SETTINGS = TINY_SETTINGS + [
-    "steering.batch_size=1", "steering.alphas=[0, 2, 4, 8]", "steering.max_new_tokens=6",
+    # one-row work units: an interrupt lands between units of a stage still running
+    "steering.batch_size=1", "executor.unit_batches=1", "steering.alphas=[0, 2, 4, 8]",
+    "steering.max_new_tokens=6",
     "sae.train.steps=30", "sae.train.expansion=2", "sae.train.k=4", "sae.train.max_tokens=2000",
 ]
 
