@@ -6,7 +6,10 @@ Conventions
   ``hidden_states[L]``). ``L == n_layers`` is the final residual stream, read at the
   input of the final norm.
 * Every manager registers PyTorch hooks on entry and removes them on exit, even when
-  the body raises; nothing else about the model changes.
+  the body raises; nothing else about the model changes, except inside
+  :func:`replay_blocks`, which stands in for early blocks' ``forward`` and restores it on
+  exit. Module lookup (``decoder_layers``, ``resid_pre_module``, ...) lives in
+  :mod:`~.blocks` and is re-exported here.
 * Vectors may be shared (``[d]``) or per row (``[B, d]``). Per-row state is kept in a
   :class:`RowVectors` so that a generation loop that drops finished rows can call
   :func:`select_rows` and every active intervention follows the batch.

@@ -28,12 +28,12 @@ RUN_SETTINGS = TINY_SETTINGS + [
 ]
 
 
-def _command(tmp_path, model_dir, suite_dir, out):
+def _command(tmp_path, model_dir, suite_dir, out, extra=()):
     script = tmp_path / "run_cli.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parents[1])))
     args = [sys.executable, str(script), "run", "--model", str(model_dir), "--data", str(suite_dir),
             "--out", str(out), "--dtype", "float32"]
-    for s in RUN_SETTINGS:
+    for s in [*RUN_SETTINGS, *extra]:
         args += ["--set", s]
     return args
 
@@ -126,11 +126,14 @@ def test_ctrl_c_names_the_stage_exits_130_and_the_stage_time_sums_attempts(
         tmp_path, tiny_model_dirs, tiny_suite_dir):
     model = tiny_model_dirs["qwen2"]
     run = tmp_path / "run"
-    proc = subprocess.Popen(_command(tmp_path, model, tiny_suite_dir, run), env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # longer responses: the stage is still running when the signal lands
+    slower = ("steering.max_new_tokens=24",)
+    proc = subprocess.Popen(_command(tmp_path, model, tiny_suite_dir, run, slower),
+                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         _wait_for(run / "steering" / "responses.jsonl", proc)
-        time.sleep(0.5)
+        time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -142,8 +145,8 @@ def test_ctrl_c_names_the_stage_exits_130_and_the_stage_time_sums_attempts(
     first = json.loads((run / "steering" / "_started.json").read_text())
     assert first["earlier_attempts"] == 1 and first["earlier_seconds"] > 0
 
-    again = subprocess.run(_command(tmp_path, model, tiny_suite_dir, run), env=_env(tmp_path),
-                           capture_output=True, text=True, timeout=600)
+    again = subprocess.run(_command(tmp_path, model, tiny_suite_dir, run, slower),
+                           env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     marker = json.loads((run / "steering" / "_done.json").read_text())
     assert marker["attempts"] == 2 and marker["seconds"] >= first["earlier_seconds"]
