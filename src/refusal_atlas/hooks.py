@@ -111,10 +111,17 @@ def row_groups(model: nn.Module, n_rows: int) -> tuple[torch.Tensor, torch.Tenso
     states = [s for s in _ROW_STATE.get(model, []) if s.per_row]
     if not states:
         return torch.zeros(1, dtype=torch.long), torch.zeros(n_rows, dtype=torch.long)
-    keys = torch.cat([s.vectors.reshape(n_rows, -1).float().cpu() for s in states], dim=1)
-    _, inverse = torch.unique(keys, dim=0, return_inverse=True)
-    first = torch.full((int(inverse.max()) + 1,), n_rows, dtype=torch.long)
-    first.scatter_reduce_(0, inverse, torch.arange(n_rows), reduce="amin")
+    return distinct_rows(torch.cat([s.vectors.reshape(n_rows, -1).float().cpu()
+                                    for s in states], dim=1))
+
+
+def distinct_rows(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(first, inverse)`` for the distinct rows of ``t`` ``[N, ...]``: the index of each
+    one's first occurrence, and which distinct row each row is."""
+    _, inverse = torch.unique(t, dim=0, return_inverse=True)
+    n = t.shape[0]
+    first = torch.full((int(inverse.max()) + 1,), n, dtype=torch.long, device=t.device)
+    first.scatter_reduce_(0, inverse, torch.arange(n, device=t.device), reduce="amin")
     return first, inverse
 
 
@@ -424,6 +431,17 @@ def first_hooked_block(model: nn.Module) -> int:
             if any(map(_acts, [*m._forward_hooks.values(), *m._forward_pre_hooks.values()])):
                 return index
     return len(blocks)
+
+
+@contextmanager
+def tensor_outputs(model: nn.Module, block: int) -> Iterator[list[bool]]:
+    """Per forward inside: whether block ``block`` returned a plain tensor, the output
+    :func:`replay_blocks` stands in for (a block returning a tuple cannot be replayed)."""
+    seen: list[bool] = []
+    handle = decoder_layers(model)[block].register_forward_hook(
+        lambda _m, _a, out: seen.append(isinstance(out, torch.Tensor)))
+    with _hooks([handle]):
+        yield seen
 
 
 @contextmanager

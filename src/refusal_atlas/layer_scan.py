@@ -176,16 +176,10 @@ class BasePass:
 def base_pass(model, batch, token_ids: Sequence[int], layers: Sequence[int]) -> BasePass:
     """:func:`first_token_log_odds` with no hook, keeping ``resid_pre`` at ``layers``."""
     inputs, skipped = prefixed_inputs(model, batch)
-    returns_tensor: list[bool] = []
-    watch = hooks.decoder_layers(model)[0].register_forward_hook(
-        lambda _m, _a, out: returns_tensor.append(isinstance(out, torch.Tensor)))
     kept = sorted({int(layer) for layer in layers if 0 < int(layer) < hooks.n_layers(model)})
-    try:
-        with hooks.capture_resid_pre(model, kept or [0], None) as captured:
-            logits = model(**inputs, use_cache=skipped > 0, logits_to_keep=1).logits
-    finally:
-        watch.remove()
-    # a block that returns a tuple cannot be replayed by a tensor
+    with hooks.tensor_outputs(model, 0) as returns_tensor, \
+            hooks.capture_resid_pre(model, kept or [0], None) as captured:
+        logits = model(**inputs, use_cache=skipped > 0, logits_to_keep=1).logits
     resid = {k: captured.acts[k] for k in kept} if returns_tensor == [True] else {}
     return BasePass(refusal_log_odds(logits[:, -1], token_ids), resid)
 

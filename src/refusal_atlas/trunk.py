@@ -40,29 +40,19 @@ def prefill_sharing_trunk(model, input_ids: torch.Tensor, attention_mask: torch.
     upto = hooks.first_hooked_block(model)
     if upto < MIN_SHARED_BLOCKS or upto >= hooks.n_layers(model):
         return None
-    distinct, inverse = torch.unique(input_ids, dim=0, return_inverse=True)
-    if distinct.shape[0] == input_ids.shape[0]:
+    first, inverse = hooks.distinct_rows(input_ids)
+    if first.shape[0] == input_ids.shape[0]:
         return None
-    first = torch.full((distinct.shape[0],), input_ids.shape[0], dtype=torch.long,
-                       device=input_ids.device)
-    first.scatter_reduce_(0, inverse, torch.arange(input_ids.shape[0], device=input_ids.device),
-                          reduce="amin")
     arg = cache_kwarg(model)
     trunk = gather_rows(model, cache, first)
-    returns_tensor: list[bool] = []
-    last = hooks.decoder_layers(model)[upto - 1]
-    watch = last.register_forward_hook(
-        lambda _m, _a, out: returns_tensor.append(isinstance(out, torch.Tensor)))
-    try:
-        with hooks.capture_resid_pre(model, [upto], None, stop=True, first=True) as captured:
-            try:
-                model(input_ids=input_ids[first], attention_mask=attention_mask[first],
-                      position_ids=position_ids[first], use_cache=True, **{arg: trunk})
-            except hooks.StopForward:
-                pass
-    finally:
-        watch.remove()
-    if returns_tensor != [True]:  # a block returning a tuple cannot be replayed by a tensor
+    with hooks.tensor_outputs(model, upto - 1) as returns_tensor, \
+            hooks.capture_resid_pre(model, [upto], None, stop=True, first=True) as captured:
+        try:
+            model(input_ids=input_ids[first], attention_mask=attention_mask[first],
+                  position_ids=position_ids[first], use_cache=True, **{arg: trunk})
+        except hooks.StopForward:
+            pass
+    if returns_tensor != [True]:
         return None
     hidden = captured.acts[upto].index_select(0, inverse)
     with hooks.replay_blocks(model, upto, hidden):
