@@ -2,6 +2,7 @@
 run ends, however it ends. On Ray the same actors serve every stage and die with the run."""
 
 import json
+import time
 
 import pytest
 
@@ -83,8 +84,11 @@ def test_on_ray_the_same_actors_serve_every_stage(tiny_config, tmp_path, ray_clu
     (executor,) = set(executors)
     assert len(executor.slots) == 2 and not any(s.alive for s in executor.slots)
     for slot in executor.slots:  # really gone, not only marked
+        deadline = time.monotonic() + 30
         with pytest.raises(ray_cluster.exceptions.RayActorError):
-            ray_cluster.get(slot.actor.pid.remote(), timeout=30)
+            while time.monotonic() < deadline:  # ray.kill takes effect asynchronously
+                ray_cluster.get(slot.actor.pid.remote(), timeout=30)
+                time.sleep(0.2)
 
     def read(run, path):
         return json.loads((tmp_path / run / path).read_text())

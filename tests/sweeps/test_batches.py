@@ -25,3 +25,15 @@ def test_plan():
     assert SweepBatch.from_dict(batches[0].to_dict()) == batches[0]
     assert len([r for b in plan_batches(conds, prompts, lengths, 4, dedupe=False)
                 for r in b.rows]) == 8 * len(prompts)
+
+
+def test_plan_leaves_out_skipped_rows():
+    prompts = tiny_prompts()
+    lengths = {p.id: len(p.text) for p in prompts}
+    conds = steering_grid(["A"], [0, 10])
+    skip = {("baseline", p.id) for p in prompts[:4]}
+    rows = [(r.condition.id, r.prompt_id) for b in plan_batches(conds, prompts, lengths, 4,
+                                                                skip=skip) for r in b.rows]
+    full = [(r.condition.id, r.prompt_id) for b in plan_batches(conds, prompts, lengths, 4)
+            for r in b.rows]
+    assert rows == [k for k in full if k not in skip] and len(rows) == len(full) - 4

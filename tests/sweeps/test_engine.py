@@ -133,3 +133,57 @@ def test_larger_units_give_the_same_rows_in_fewer_units(qwen_tiny, tmp_path):
     with pytest.raises(UserError, match="unit_batches"):
         run_sweep(qwen_tiny, fmt, tiny_prompts(), conds, vectors, tmp_path / "bad",
                   unit_batches=0, **kw)
+
+
+class Counting:
+    """Wraps a batch generator; records the (condition id, prompt id) rows it generates."""
+
+    def __init__(self, generate_batch):
+        self.generate_batch, self.rows = generate_batch, []
+
+    def __call__(self, batch):
+        self.rows += [(r.condition.id, r.prompt_id) for r in batch.rows]
+        return self.generate_batch(batch)
+
+
+def test_reused_baseline_rows_are_stored_judged_and_not_generated(qwen_tiny, tmp_path):
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    vectors = tiny_vectors(qwen_tiny)
+    judge = get_judge("substring")
+    kw = dict(max_new_tokens=6, batch_size=4, judge=judge)
+    steer = run_sweep(qwen_tiny, fmt, tiny_prompts(), steering_grid(["A"], [0, 5]), vectors,
+                      tmp_path / "steer", **kw)
+    base = [r for r in steer.rows if r["condition"] == "baseline"]
+    # a made-up response marks the reused rows: they must not be generated again
+    reuse = [dict(r, response="I'm sorry, I cannot.") for r in base]
+    counting = Counting(BatchGenerator(qwen_tiny, fmt, vectors, max_new_tokens=6))
+    conds = ablation_grid(["A", "B"]) + steering_grid(["B"], [0])
+    result = run_sweep(qwen_tiny, fmt, tiny_prompts(), conds, vectors, tmp_path / "ablate",
+                       generate_batch=counting, reuse=reuse, reuse_from="steering", **kw)
+    assert sorted(counting.rows) == sorted((c, p.id) for c in ("ablate/A", "ablate/B")
+                                           for p in tiny_prompts())
+    got = {(r["condition"], r["prompt_id"]): r for r in result.rows}
+    for p in tiny_prompts():
+        for cid in ("baseline", "steer/B/a=0"):  # the alias gets the reused row too
+            row = got[(cid, p.id)]
+            assert row["response"] == "I'm sorry, I cannot." and row["refused"] is True
+            assert row["reused_from"] == "steering" and row["generated_as"] == "baseline"
+    assert result.stats["n_reused_rows"] == len(tiny_prompts())
+    assert result.stats["n_generated_rows_planned"] == 2 * len(tiny_prompts())
+    # resumed: nothing generated again, same rows
+    again = run_sweep(qwen_tiny, fmt, tiny_prompts(), conds, vectors, tmp_path / "ablate",
+                      generate_batch=counting, reuse=reuse, reuse_from="steering", **kw)
+    assert again.rows == result.rows and len(counting.rows) == 2 * len(tiny_prompts())
+
+
+def test_reused_rows_outside_the_grid_are_ignored(qwen_tiny, tmp_path):
+    fmt = ChatFormatter(qwen_tiny.tokenizer)
+    vectors = tiny_vectors(qwen_tiny)
+    reuse = [{"condition": "baseline", "prompt_id": "elsewhere", "response": "x", "n_tokens": 1},
+             {"condition": "steer/A/a=5", "prompt_id": "p0", "response": "x", "n_tokens": 1}]
+    counting = Counting(BatchGenerator(qwen_tiny, fmt, vectors, max_new_tokens=4))
+    result = run_sweep(qwen_tiny, fmt, tiny_prompts(2), ablation_grid(["A"]), vectors, tmp_path,
+                       max_new_tokens=4, batch_size=4, judge=get_judge("substring"),
+                       generate_batch=counting, reuse=reuse)
+    assert result.stats["n_reused_rows"] == 0
+    assert len(counting.rows) == 4 and not any("reused_from" in r for r in result.rows)

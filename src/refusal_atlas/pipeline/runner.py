@@ -74,7 +74,7 @@ def plan(ctx: RunContext, targets: Iterable[str], force: Iterable[str] = ()) -> 
     for name in required(targets, registry, ctx.config):
         stage = registry[name]
         upstream_changes = any(d in rerun for d in stage.deps)
-        fp = None if upstream_changes else _fingerprint(ctx, stage)
+        fp = None if upstream_changes else stage.fingerprint(ctx)
         if name in force:
             status = "forced"
         elif fp is not None and ctx.run.is_done(name, fp):
@@ -88,11 +88,6 @@ def plan(ctx: RunContext, targets: Iterable[str], force: Iterable[str] = ()) -> 
             rerun.add(name)
         planned.append(PlannedStage(name, status, fp, stage.description))
     return planned
-
-
-def _fingerprint(ctx: RunContext, stage: Stage) -> str:
-    upstream = {d: ctx.run.completion_id(d) for d in stage.deps}
-    return fingerprint(stage.settings(ctx.config), upstream)
 
 
 def _keep_fingerprint(ctx: RunContext, stage: Stage) -> str | None:
@@ -212,7 +207,7 @@ def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
 
 
 def _run_stage(ctx: RunContext, stage: Stage, item: PlannedStage, force: set[str]) -> None:
-    fp = _fingerprint(ctx, stage)  # upstream completions are final by now
+    fp = stage.fingerprint(ctx)  # upstream completions are final by now
     if item.name not in force and ctx.run.is_done(item.name, fp):
         console.print(f"[dim]✓ {item.name}: up to date[/dim]")
         return

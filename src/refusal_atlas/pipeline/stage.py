@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..config import RunConfig
+from .runfolder import fingerprint
 
 if TYPE_CHECKING:  # the context imports the stage list, which imports this module
     from .context import RunContext
@@ -44,6 +45,12 @@ class Stage:
     """Validates the stage's inputs before anything runs or is cleared: files exist and
     parse, names are known, finished upstream artifacts load. Cheap and model-free; raises
     :class:`~refusal_atlas.errors.UserError`."""
+
+    def fingerprint(self, ctx: "RunContext") -> str:
+        """What this stage's finished folder must record to be current: its settings and
+        the completions of the stages it reads."""
+        upstream = {d: ctx.run.completion_id(d) for d in self.deps}
+        return fingerprint(self.settings(ctx.config), upstream)
 
 
 def settings_of(section) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from ..chat import pad_left
 from ..errors import UserError
@@ -185,7 +185,8 @@ class BatchGenerator:
 
 def plan_batches(conditions: Sequence[Condition], prompts: Sequence[SweepPrompt],
                  lengths: Mapping[str, int], batch_size: int, *,
-                 dedupe: bool = True) -> list[SweepBatch]:
+                 dedupe: bool = True,
+                 skip: Collection[tuple[str, str]] = ()) -> list[SweepBatch]:
     """Every generated (canonical condition, prompt) row, cut into batches of ``batch_size``.
 
     Rows are sorted so that ablation rows (which need the costlier ablation hooks) share
@@ -198,12 +199,15 @@ def plan_batches(conditions: Sequence[Condition], prompts: Sequence[SweepPrompt]
         lengths: ``{prompt id: prompt length in tokens}``.
         batch_size: rows per batch.
         dedupe: generate alpha = 0 conditions once, as the baseline.
+        skip: (condition id, prompt id) rows not to generate (rows reused from another
+            sweep); the rest are planned as if these were not in the grid.
     """
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
     generated = unique_conditions(c.canonical() if dedupe else c for c in conditions)
     order = {c.id: i for i, c in enumerate(generated)}
-    rows = [SweepRow(c, p.id, p.text) for c in generated for p in prompts]
+    rows = [SweepRow(c, p.id, p.text) for c in generated for p in prompts
+            if (c.id, p.id) not in skip]
     rows.sort(key=lambda r: (r.condition.kind == "ablate", -lengths[r.prompt_id], r.prompt_id,
                              order[r.condition.id]))
     return [SweepBatch(i, tuple(rows[s:s + batch_size]))

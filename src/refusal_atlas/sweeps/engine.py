@@ -6,7 +6,10 @@ store and yields their results; every finished row is appended to the
 :class:`~.store.ResultsStore` at once (judged inline by instant judges), and a second pass
 judges what a slow judge has not judged yet. Additive conditions with ``alpha == 0`` are
 the baseline by construction (the hook adds exact zeros): they are generated once, as
-``baseline``, and stored under their own id too (``generated_as`` says so).
+``baseline``, and stored under their own id too (``generated_as`` says so). Rows another
+sweep already generated with the same model, prompts and budget (``reuse``: a run's
+baseline, shared by its steering, ablation and SAE-steering sweeps) are stored as they
+are and not generated again.
 """
 
 from __future__ import annotations
@@ -50,12 +53,40 @@ def _response_row(c: Condition, generated_as: Condition, p: SweepPrompt,
             "prompt": p.text, "response": response, "n_tokens": int(n_tokens)}
 
 
+def _store_reused(store: ResultsStore, have: dict, reuse: Sequence[Mapping[str, Any]],
+                  source: str, aliases: Mapping[str, list[Condition]],
+                  by_id: Mapping[str, SweepPrompt],
+                  vectors: Mapping[str, LayerVector]) -> set[tuple[str, str]]:
+    """Store the reused rows of this grid (unjudged: the judge pass judges them) and return
+    their (generated condition id, prompt id) keys, which generation skips."""
+    keys: set[tuple[str, str]] = set()
+    new_rows: list[dict] = []
+    for row in reuse:
+        cid, pid = row["condition"], row["prompt_id"]
+        if cid not in aliases or pid not in by_id or (cid, pid) in keys:
+            continue
+        keys.add((cid, pid))
+        first = aliases[cid][0]
+        generated_as = first if first.id == cid else first.canonical()
+        for a in aliases[cid]:
+            if (a.id, pid) not in have:
+                new = _response_row(a, generated_as, by_id[pid], vectors, row["response"],
+                                    row["n_tokens"])
+                new["reused_from"] = source
+                new_rows.append(new)
+    store.append(store.responses_path, new_rows)
+    for x in new_rows:
+        have[store.key(x)] = x
+    return keys
+
+
 def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequence[Condition],
               vectors: Mapping[str, LayerVector], folder: str | Path, *, max_new_tokens: int,
               batch_size: int, judge, executor: Executor | None = None,
               generate_batch: GenerateBatch | None = None, judge_mode: str = "auto",
               dedupe: bool = True, judge_chunk: int = 256,
-              unit_batches: int = 1,
+              unit_batches: int = 1, reuse: Sequence[Mapping[str, Any]] = (),
+              reuse_from: str = "another sweep",
               description: str = "sweep") -> SweepResult:
     """Generate and judge every (condition, prompt) row, resuming from ``folder``.
 
@@ -82,6 +113,12 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
         dedupe: generate alpha = 0 conditions once as the baseline; ``False`` generates
             them with their (zero) hooks (for tests and benchmarks).
         judge_chunk: rows per judge call in the second pass.
+        reuse: rows (``condition``, ``prompt_id``, ``response``, ``n_tokens``) generated
+            elsewhere with the same model, prompts and ``max_new_tokens``, e.g. the
+            baseline of a sweep over the same prompts. Those of this grid's generated
+            rows are stored (with ``reused_from``), judged by ``judge`` and left out of
+            generation; the caller vouches that they match.
+        reuse_from: where ``reuse`` came from, recorded in each reused row.
         description: progress bar label.
 
     Example::
@@ -113,12 +150,13 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
     aliases: dict[str, list[Condition]] = {}
     for c in conditions:
         aliases.setdefault((c.canonical() if dedupe else c).id, []).append(c)
+    have = store.generated()
+    reused = _store_reused(store, have, reuse, reuse_from, aliases, by_id, vectors)
     lengths = {p.id: len(formatter.encode(p.text)) for p in prompts}
     batches = plan_batches(conditions, prompts, lengths, batch_size * unit_batches,
-                           dedupe=dedupe)
+                           dedupe=dedupe, skip=reused)
 
     # ---- pass 1: generation (judged inline for instant judges)
-    have = store.generated()
 
     def missing(batch: SweepBatch) -> bool:
         return any((a.id, r.prompt_id) not in have
@@ -181,7 +219,8 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
         "n_result_rows": len(rows), "n_generated_rows_planned": n_rows,
         "n_generated_rows_this_run": gen_rows, "n_units": len(batches),
         "n_units_this_run": len(todo), "dedupe_alpha0": dedupe,
-        "n_aliased_rows": len(conditions) * len(prompts) - n_rows,
+        "n_aliased_rows": len(conditions) * len(prompts) - n_rows - len(reused),
+        "n_reused_rows": len(reused),
         "generation_seconds": round(wall, 3), "worker_seconds": round(gen_seconds, 3),
         "new_tokens": gen_tokens,
         "rows_per_s": round(gen_rows / wall, 3) if gen_rows and wall > 0 else None,

@@ -99,7 +99,9 @@ def test_steering_stage_rows_match_direction_steering(sae_run):
     sae_rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     dir_rows = [json.loads(x) for x in
                 (run_dir / "steering" / "results.jsonl").read_text().splitlines()]
-    assert set(sae_rows[0]) == set(dir_rows[0])  # the same row format
+    # the same row format; the baseline is steering's, marked as reused
+    assert set(sae_rows[0]) - {"reused_from"} == set(dir_rows[0])
+    assert {r.get("reused_from") for r in sae_rows if r["condition"] == "baseline"} == {"steering"}
     conds = {r["condition"] for r in sae_rows}
     assert "baseline" in conds and f"vector/{names[0]}/a=2" in conds
     sae, meta = load_stage_sae(run_dir)

@@ -77,6 +77,13 @@ def test_steering_and_ablation_stages(run_config, directions_run):
             "response", "n_tokens", "judge", "refused", "judge_raw", "parse_error"} <= set(rows[0])
     a = json.loads((directions_run / "ablation/metrics.json").read_text())
     assert [r["direction"] for r in a["ablation"]] == ["Alpha", "Beta", "Gamma"]
+    # one baseline for the run: ablation stores steering's baseline rows, generating none
+    base = {r["prompt_id"]: r["response"] for r in rows if r["condition"] == "baseline"}
+    ablated = _lines(directions_run / "ablation/results.jsonl")
+    assert {r["prompt_id"]: r["response"] for r in ablated
+            if r["condition"] == "baseline"} == base
+    assert {r.get("reused_from") for r in ablated if r["condition"] == "baseline"} == {"steering"}
+    assert a["sweep"]["n_reused_rows"] == 8 and a["sweep"]["n_generated_rows_planned"] == 3 * 8
 
     def status(c):
         return {p.name: p.status for p in plan(RunContext(c, directions_run),
@@ -92,6 +99,18 @@ def test_steering_and_ablation_stages(run_config, directions_run):
     off = cfg.model_copy(deep=True)
     off.steering.ablation = False
     assert "ablation" not in status(off)
+
+
+def test_a_sweep_without_a_current_steering_stage_generates_its_own_baseline(
+        run_config, directions_run):
+    cfg = run_config
+    cfg.steering.alphas = [0.0, 3.0]
+    run_pipeline(cfg, directions_run, ["steering"])
+    cfg.steering.max_new_tokens += 1  # steering's folder is now stale for this config
+    run_pipeline(cfg, directions_run, ["ablation"])
+    a = json.loads((directions_run / "ablation/metrics.json").read_text())
+    assert a["sweep"]["n_reused_rows"] == 0 and a["sweep"]["n_generated_rows_planned"] == 4 * 8
+    assert not any("reused_from" in r for r in _lines(directions_run / "ablation/results.jsonl"))
 
 
 def _cli(args, capsys):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ...artifacts import write_json
+from ...artifacts import read_jsonl, write_json
 from ...errors import UserError
 from ...export import read_extra_directions
 from ...metrics import compact_summary
@@ -75,13 +75,35 @@ def sweep_settings(steering) -> dict:
             **({"extra_directions": [[p, file_setting(p)] for p in extra]} if extra else {})}
 
 
+def shared_baseline(ctx, out_dir: Path, prompts: Sequence) -> list[dict]:
+    """The steering stage's baseline rows, for the run's other sweeps: one baseline,
+    generated once, for every comparison of the run.
+
+    Only from a steering folder that is current (its fingerprint matches this config and
+    its upstream completions, so the same model, prompts and ``max_new_tokens``) and whose
+    rows hold exactly these prompts' texts; otherwise none, and the sweep generates its own.
+    """
+    from .steering import STAGE as STEERING  # steering.py imports this module
+
+    source = ctx.stage_dir(STEERING.name)
+    if Path(out_dir) == source or not ctx.run.is_done(STEERING.name, STEERING.fingerprint(ctx)):
+        return []
+    rows = [r for r in read_jsonl(source / "results.jsonl") if r.get("condition") == "baseline"]
+    texts = {p.id: p.text for p in prompts}
+    by_prompt = {r["prompt_id"]: r for r in rows}
+    if by_prompt.keys() != texts.keys() or any(r["prompt"] != texts[k] for k, r in by_prompt.items()):
+        return []
+    return list(by_prompt.values())
+
+
 def run_sweep_stage(ctx, out_dir: Path, vectors: Mapping[str, Any], conditions: Sequence,
                     *, alpha_info: dict | None, description: str, ablation: bool = False,
                     record: Mapping[str, Any] | None = None) -> dict:
     """Generate, judge and measure ``conditions`` over the run's sweep prompts.
 
     Writes ``conditions.json`` (with ``record`` merged in), ``results.jsonl`` (resumable),
-    ``metrics.json`` and the figures; returns the full metrics summary.
+    ``metrics.json`` and the figures; returns the full metrics summary. The baseline rows
+    come from the steering stage where it has them (:func:`shared_baseline`).
     """
     st = ctx.config.steering
     prompts = sweep_prompts(ctx)
@@ -93,6 +115,7 @@ def run_sweep_stage(ctx, out_dir: Path, vectors: Mapping[str, Any], conditions: 
     result = run_sweep(ctx.lm, ctx.formatter, prompts, conditions, vectors, out_dir,
                        max_new_tokens=st.max_new_tokens, batch_size=st.batch_size, judge=judge,
                        executor=ctx.executor, unit_batches=ctx.config.executor.batches_per_unit(),
+                       reuse=shared_baseline(ctx, out_dir, prompts), reuse_from="steering",
                        description=description)
     summary = sweep_metrics(result.rows, judge, alphas=alpha_info)
     summary["sweep"] = result.stats
@@ -118,4 +141,4 @@ def one_line(summary: dict, ablation: bool) -> str:
 
 
 __all__ = ["chosen_directions", "compact_summary", "one_line", "prompts_setting",
-           "run_sweep_stage", "sweep_prompts", "sweep_settings"]
+           "run_sweep_stage", "shared_baseline", "sweep_prompts", "sweep_settings"]

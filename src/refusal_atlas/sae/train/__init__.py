@@ -28,8 +28,10 @@ defaults of SAELens / dictionary_learning otherwise):
   ``aux_k`` most active *dead* latents; a latent is dead after ``dead_after_tokens``
   tokens without firing). Decoder rows are kept at unit norm (the gradient component
   parallel to each row is removed before the step, rows are renormalised after it).
-  Forward and backward are written by hand around three bf16 matrix products (the top-k
-  makes the rest sparse), about 3x faster than autograd on a CPU.
+  Forward and backward are written by hand, about 3x faster than autograd on a CPU; the
+  encoder is the one dense (bf16) product, and the top-k makes decoding and the backward
+  products sparse (fp32 CSR), which halves a step again (90 -> 48 ms at 896 x 3584,
+  batch 1024, on a 2-core AMD EPYC).
 * **JumpReLU**: ``f = pre * (pre > threshold)`` with straight-through estimators of
   bandwidth ``jumprelu_bandwidth`` for the threshold gradient (Rajamanoharan et al. 2024),
   loss ``||x - x_hat||^2 + l0_coeff * L0`` (``l0_coeff`` ramps up linearly over the first
