@@ -136,9 +136,8 @@ def estimate_stages(cfg: RunConfig, names: list[str]) -> dict[str, StageEstimate
         elif name == "sae_steering":
             st = cfg.sae.steer
             sets = 1 + min(st.max_splits or n_splits, n_splits)  # the core, then per split
-            sae_nonzero = max(len([a for a in (st.auto_alphas if st.alphas == "auto"
-                                               else st.alphas) if a]), 1)
-            out[name] = sweep((sets * sae_nonzero + 1) * n_test - shared_base, trunk=True)
+            out[name] = sweep((sets * _nonzero_alphas(st) + 1) * n_test - shared_base,
+                              trunk=True)
         elif name == "style":
             out[name] = StageEstimate(0, "responses", 2.0 if cfg.style.classifier == "rules" else None)
         elif name in BEYOND_SWEEPS:
@@ -149,19 +148,24 @@ def estimate_stages(cfg: RunConfig, names: list[str]) -> dict[str, StageEstimate
     return out
 
 
+def _nonzero_alphas(section) -> int:
+    """Non-zero alphas of a sweep section (``alphas``, or ``auto_alphas`` less the zero)."""
+    if section.alphas == "auto":
+        return max(len(section.auto_alphas) - 1, 1)
+    return max(len([a for a in section.alphas if a]), 1)
+
+
 def _style_rate_conditions(section, n_splits: int) -> int:
     """Baseline, then per non-zero alpha: the shared axis once and d_c, r_c per split."""
     splits = min(section.max_splits or n_splits, n_splits)
-    nonzero = max(len(section.auto_alphas) - 1, 1) if section.alphas == "auto" else \
-        max(len([a for a in section.alphas if a]), 1)
+    nonzero = _nonzero_alphas(section)
     return 1 + nonzero * (2 * splits + 1)
 
 
 def _tail_conditions(section, n_splits: int) -> int:
     """Baseline, per split: the tail latents at each non-zero alpha and the tail removed."""
     splits = min(section.max_splits or n_splits, n_splits)
-    nonzero = max(len(section.auto_alphas) - 1, 1) if section.alphas == "auto" else \
-        max(len([a for a in section.alphas if a]), 1)
+    nonzero = _nonzero_alphas(section)
     return 1 + splits * (nonzero + 1)
 
 

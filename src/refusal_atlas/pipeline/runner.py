@@ -94,8 +94,7 @@ def _keep_fingerprint(ctx: RunContext, stage: Stage) -> str | None:
     """What the stage's stores depend on (:attr:`Stage.keeps`), or None: start afresh."""
     if stage.keeps is None:
         return None
-    upstream = {d: ctx.run.completion_id(d) for d in stage.deps}
-    return fingerprint(stage.keeps(ctx.config), upstream)
+    return fingerprint(stage.keeps(ctx.config), stage.upstream(ctx))
 
 
 class StageInterrupted(KeyboardInterrupt):

@@ -46,11 +46,14 @@ class Stage:
     parse, names are known, finished upstream artifacts load. Cheap and model-free; raises
     :class:`~refusal_atlas.errors.UserError`."""
 
+    def upstream(self, ctx: "RunContext") -> dict[str, str | None]:
+        """The completion ids of the stages it reads."""
+        return {d: ctx.run.completion_id(d) for d in self.deps}
+
     def fingerprint(self, ctx: "RunContext") -> str:
         """What this stage's finished folder must record to be current: its settings and
         the completions of the stages it reads."""
-        upstream = {d: ctx.run.completion_id(d) for d in self.deps}
-        return fingerprint(self.settings(ctx.config), upstream)
+        return fingerprint(self.settings(ctx.config), self.upstream(ctx))
 
 
 def settings_of(section) -> dict:

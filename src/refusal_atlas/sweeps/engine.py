@@ -157,7 +157,6 @@ def run_sweep(lm, formatter, prompts: Sequence[SweepPrompt], conditions: Sequenc
                            dedupe=dedupe, skip=reused)
 
     # ---- pass 1: generation (judged inline for instant judges)
-
     def missing(batch: SweepBatch) -> bool:
         return any((a.id, r.prompt_id) not in have
                    for r in batch.rows for a in aliases[r.condition.id])

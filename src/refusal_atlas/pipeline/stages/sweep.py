@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ...artifacts import read_jsonl, write_json
+from ...artifacts import write_json
 from ...errors import UserError
 from ...export import read_extra_directions
 from ...metrics import compact_summary
 from ...plots.sweeps import plot_ablation, plot_dose_response, plot_tradeoff
 from ...sweeps import (
+    ResultsStore,
     controlled_test_prompts,
     file_prompts,
     run_sweep,
@@ -88,9 +89,9 @@ def shared_baseline(ctx, out_dir: Path, prompts: Sequence) -> list[dict]:
     source = ctx.stage_dir(STEERING.name)
     if Path(out_dir) == source or not ctx.run.is_done(STEERING.name, STEERING.fingerprint(ctx)):
         return []
-    rows = [r for r in read_jsonl(source / "results.jsonl") if r.get("condition") == "baseline"]
     texts = {p.id: p.text for p in prompts}
-    by_prompt = {r["prompt_id"]: r for r in rows}
+    by_prompt = {pid: r for (cid, pid), r in ResultsStore(source).generated().items()
+                 if cid == "baseline"}
     if by_prompt.keys() != texts.keys() or any(r["prompt"] != texts[k] for k, r in by_prompt.items()):
         return []
     return list(by_prompt.values())
