@@ -39,6 +39,8 @@ _API = {
     "hooks": None,
     # errors
     "UserError": "errors",
+    # the process
+    "keep_freed_memory": "allocator",
 }
 
 __all__ = ["__version__", *_API]

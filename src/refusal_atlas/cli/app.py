@@ -10,6 +10,7 @@ import click
 import typer
 from rich.text import Text
 
+from ..allocator import keep_freed_memory
 from ..errors import UserError
 from ..progress import console, print_error
 from . import compare, export, run, sae, sweeps
@@ -63,6 +64,7 @@ def _interrupted(exc: Interrupted | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; a user error is one line and exit code 2, Ctrl-C exit code 130."""
+    keep_freed_memory()
     try:
         code = app(args=argv, standalone_mode=False)
     except Interrupted as exc:

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from rich.table import Table
 
+from ..allocator import keep_freed_memory
 from ..artifacts import write_json
 from ..chat import read_chat_template
 from ..config import RunConfig, migrate_config, saved_run_config
@@ -184,8 +185,10 @@ def run_pipeline(config: RunConfig, run_dir: str | Path, targets: Iterable[str],
     checked against the folder (another model's or data's finished stages are not thrown
     away without ``overwrite``; a finished stage's changed artifact is not trusted), and
     every stage that will run checks its inputs. The config is saved then. The run's
-    executor workers (Ray actors) are shut down when it ends, however it ends.
+    executor workers (Ray actors) are shut down when it ends, however it ends. The process
+    keeps freed memory (:func:`~refusal_atlas.allocator.keep_freed_memory`).
     """
+    keep_freed_memory()
     ctx = context or RunContext(config, run_dir)
     with RunLock(ctx.run.root), closing(ctx):
         force = set(force)

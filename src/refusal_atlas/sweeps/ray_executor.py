@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from ..allocator import keep_freed_memory
 from ..errors import UserError
 from ..hf import first_line
 from .worker import load_worker_model, task_kind
@@ -94,6 +95,7 @@ class ModelWorker:
 
     def __init__(self, model_args: dict[str, Any], device: str | None = None,
                  num_threads: int | None = None):
+        keep_freed_memory()
         if num_threads:
             torch.set_num_threads(num_threads)
         self.lm = load_worker_model(model_args, device=device)
