@@ -3,15 +3,16 @@
 Every forward pass allocates and frees the same tensors again: activations of 1-10 MB,
 logits of ~40 MB (128 rows x 151936 tokens in bf16), SAE gradients of ~13 MB. glibc serves
 blocks above its mmap threshold (dynamic, at most 32 MiB) with a fresh ``mmap`` and gives
-them back on free, and trims its heap when the free top grows, so the kernel zeroes the same
-pages again on every step: 24 decoding steps of 128 rows of Qwen2.5-0.5B took 1.1-1.7
-million minor page faults. With the thresholds raised these blocks are reused from the heap
-(4-25 thousand faults); a decoding step is 5-10% faster and a sparse SAE step 12% faster
-on a 2-core AMD EPYC, with identical outputs (``benchmarks/bench_allocator.py``).
+them back on free, and trims its heap when the free top grows, so the kernel maps and zeroes
+new pages on every step: 24 decoding steps of 128 rows of Qwen2.5-0.5B took 1.1-1.7 million
+minor page faults (~190 MB of new pages a step). With the thresholds raised these blocks are
+reused from the heap (4-25 thousand faults). On a 2-core AMD EPYC decoding was 1.05x faster
+(``benchmarks/bench_allocator.py``) and the demo 1.04x (9.9 million faults -> 1.0 million),
+with identical outputs.
 
-The price: the heap keeps its high-water mark (the peak resident memory is the same; the
+The price: the heap keeps its high-water mark (the demo's peak resident memory stayed 4.19 GB; the
 memory is not handed back to the system until the process ends). Blocks of 1 GiB and more
-(model loading) are still mapped and unmapped on their own.
+are still mapped and unmapped on their own.
 
 This changes the whole process, so the library never does it on import: the command line,
 :func:`~refusal_atlas.pipeline.run_pipeline` and the Ray workers call
