@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -76,7 +75,9 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         return _child(args)
-    if platform.libc_ver()[0] != "glibc":
+    from refusal_atlas.allocator import is_glibc
+
+    if not is_glibc():
         sys.exit("keep_freed_memory changes glibc's settings only; this C library is not glibc")
 
     from bench_demo import cpu_name

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
+
+from refusal_atlas.allocator import is_glibc
 
 # 20 allocations of a 40 MB tensor, each written and freed (after 5 that grow the heap):
 # the page faults they cost
@@ -23,8 +24,7 @@ for _ in range(20):
 print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
-glibc = pytest.mark.skipif(not sys.platform.startswith("linux")
-                           or platform.libc_ver()[0] != "glibc", reason="glibc only")
+glibc = pytest.mark.skipif(not is_glibc(), reason="glibc only")
 
 
 def _faults(mode: str, **env: str) -> tuple[str, int]:
@@ -56,5 +56,5 @@ def test_returns_whether_the_settings_are_in_force():
 
     first = ra.keep_freed_memory()
     assert ra.keep_freed_memory() is first  # once per process; a second call is a no-op
-    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+    if is_glibc():
         assert first is True

@@ -27,7 +27,7 @@ import os
 import platform
 import sys
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["is_glibc", "keep_freed_memory"]
 
 _ENV = "REFUSAL_ATLAS_MALLOC"
 # mallopt parameter numbers (glibc malloc.h)
@@ -57,8 +57,14 @@ def keep_freed_memory() -> bool:
     return _applied
 
 
+def is_glibc() -> bool:
+    """Whether this process runs on Linux with glibc (the only C library whose settings
+    :func:`keep_freed_memory` knows)."""
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
 def _set_thresholds() -> bool:
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not is_glibc():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
